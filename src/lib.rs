@@ -1,0 +1,29 @@
+//! wsconnector: a loopback websocket daemon that lets CRM pages, desktop
+//! applications and the contact-center toolbar on one PC share context.
+//!
+//! Data flows one way (DESIGN.md §3):
+//!
+//! ```text
+//! server::listen   binds 127.0.0.1 and [::1] (never a wildcard)
+//!   -> tls         optional WSS (PEM or PKCS#12)
+//!   -> server::guard   Host, Origin, peer OS user (peer)  -> HTTP 4xx on refusal
+//!   -> server::http    /health, CORS, 404/426, websocket upgrade
+//!   -> server::connection  frames <-> text, ping/pong, bounded outbox
+//!   -> hub         sessions and request dispatch (protocol)
+//!        -> store  environments, subscriptions, events, replay
+//! ```
+//!
+//! `config` turns `config.xml` and flags into one validated `Config` before
+//! anything runs; `logging` sets up tracing; `cli` holds the clap types.
+
+#![forbid(unsafe_code)]
+
+pub mod cli;
+pub mod config;
+pub mod hub;
+pub mod peer;
+pub mod server;
+pub mod tls;
+
+/// Product version, as `getVersion` and the hello report it.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,0 +1,4 @@
+//! The network side: listeners, handshake guard, HTTP routes and websocket
+//! connection tasks.
+
+pub mod shutdown;

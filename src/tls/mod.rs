@@ -1,0 +1,2 @@
+//! TLS for WSS: loading the server certificate (PEM or PKCS#12) into a
+//! rustls configuration, and `cert create` (see `cert`).
