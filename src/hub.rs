@@ -73,3 +73,84 @@ pub enum Outgoing {
         reason: String,
     },
 }
+
+// ---- TEMPORARY minimal implementation, replaced by the real hub on merge ----
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio::sync::mpsc;
+
+/// The hub (temporary).
+#[derive(Clone)]
+pub struct Hub {
+    inner: Arc<Mutex<HashMap<ConnId, mpsc::Sender<Outgoing>>>>,
+    next: Arc<AtomicU64>,
+    settings: Arc<HubSettings>,
+}
+
+/// One connection's outbox (temporary).
+pub struct Session {
+    /// The connection id.
+    pub id: ConnId,
+    rx: mpsc::Receiver<Outgoing>,
+}
+
+impl Session {
+    /// The next message to send.
+    pub async fn recv(&mut self) -> Outgoing {
+        self.rx.recv().await.unwrap_or(Outgoing::Close {
+            code: 1011,
+            reason: "hub gone".into(),
+        })
+    }
+}
+
+impl Hub {
+    /// New hub.
+    pub fn new(settings: HubSettings) -> Hub {
+        Hub {
+            inner: Arc::default(),
+            next: Arc::new(AtomicU64::new(1)),
+            settings: Arc::new(settings),
+        }
+    }
+    /// Open a session.
+    pub fn open(&self, peer: PeerInfo) -> Session {
+        let id = ConnId(self.next.fetch_add(1, Ordering::Relaxed));
+        let (tx, rx) = mpsc::channel(self.settings.limits.outbox_messages);
+        let hello = serde_json::json!({"type":"hello","user": peer.os_user.name, "capabilities": peer.capabilities.names()});
+        let _ = tx.try_send(Outgoing::Text(hello.to_string().into()));
+        self.inner.lock().unwrap().insert(id, tx);
+        Session { id, rx }
+    }
+    /// Handle a frame.
+    pub fn handle(&self, id: ConnId, text: &str) {
+        let reply = match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(v) => {
+                serde_json::json!({"type":"reply","result":"SUCCESS","requestId": v.get("requestId"), "echo": v})
+            }
+            Err(e) => {
+                serde_json::json!({"type":"reply","result":"FAILURE","errorCode":"bad_request","errorMessage": e.to_string()})
+            }
+        };
+        if let Some(tx) = self.inner.lock().unwrap().get(&id) {
+            let _ = tx.try_send(Outgoing::Text(reply.to_string().into()));
+        }
+    }
+    /// Close.
+    pub fn close(&self, id: ConnId) {
+        self.inner.lock().unwrap().remove(&id);
+    }
+    /// Status to all.
+    pub fn server_status(&self, status: &str) {
+        let ev =
+            serde_json::json!({"type":"event","event":"ServerStatus","status":status}).to_string();
+        for tx in self.inner.lock().unwrap().values() {
+            let _ = tx.try_send(Outgoing::Text(ev.clone().into()));
+        }
+    }
+    /// Count.
+    pub fn connection_count(&self) -> usize {
+        self.inner.lock().unwrap().len()
+    }
+}

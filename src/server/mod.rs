@@ -1,4 +1,143 @@
-//! The network side: listeners, handshake guard, HTTP routes and websocket
-//! connection tasks.
+//! The network side: listeners, the per-TCP-connection HTTP service with its
+//! guard, and websocket connection tasks. `run` takes already-bound listeners
+//! and a shutdown token, so the binary and the tests share one entry point.
 
+pub mod accept;
+pub mod connection;
+pub mod guard;
+pub mod http;
+pub mod listen;
 pub mod shutdown;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::net::TcpListener;
+use tokio_rustls::TlsAcceptor;
+use tokio_util::task::TaskTracker;
+
+use crate::config::Config;
+use crate::hub::Hub;
+use crate::peer::{OsUser, PeerIdentity};
+pub use listen::{bind, BindError, Listeners};
+pub use shutdown::Shutdown;
+
+/// Product name in `/health` and the hello.
+pub const PRODUCT: &str = "wsconnector";
+/// Version of the JSON protocol (docs/protocol.md).
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Everything a connection needs, shared by all tasks.
+pub struct ServerState {
+    /// The effective configuration.
+    pub config: Arc<Config>,
+    /// The port actually bound (the configured one may be 0).
+    pub port: u16,
+    /// Sessions and the context store.
+    pub hub: Hub,
+    /// Finds the OS user behind a client socket.
+    pub peers: Arc<dyn PeerIdentity>,
+    /// The daemon's own OS user.
+    pub me: OsUser,
+    /// TLS for WSS; `None` for plain WS.
+    pub tls: Option<TlsAcceptor>,
+    /// Open websocket connections per OS user id, for the connection caps.
+    /// A std mutex: held only to bump a counter, never across `.await`.
+    pub sockets_per_user: Mutex<HashMap<String, usize>>,
+    /// Tripped after the stopping-service event was queued: connection tasks
+    /// then send their close frames.
+    pub(crate) closing: Shutdown,
+}
+
+impl ServerState {
+    /// Build the shared state for a bound port.
+    pub fn new(
+        config: Arc<Config>,
+        port: u16,
+        hub: Hub,
+        peers: Arc<dyn PeerIdentity>,
+        tls: Option<TlsAcceptor>,
+    ) -> Arc<ServerState> {
+        let me = peers.current_user();
+        Arc::new(ServerState {
+            config,
+            port,
+            hub,
+            peers,
+            me,
+            tls,
+            sockets_per_user: Mutex::new(HashMap::new()),
+            closing: Shutdown::new(),
+        })
+    }
+
+    /// The URL scheme clients use (`ws` or `wss`).
+    pub fn scheme(&self) -> &'static str {
+        if self.tls.is_some() {
+            "wss"
+        } else {
+            "ws"
+        }
+    }
+}
+
+/// Serve both listeners until `shutdown` is tripped, then tell every client
+/// (`stopping-service`), close each websocket with 1001 and return once all
+/// connections have finished or `shutdown_grace` has passed.
+pub async fn run(listeners: Listeners, state: Arc<ServerState>, shutdown: Shutdown) {
+    let tracker = TaskTracker::new();
+    let Listeners { v4, v6 } = listeners;
+    let loops = [v4, v6].map(|l| {
+        let state = state.clone();
+        let tracker = tracker.clone();
+        let shutdown = shutdown.clone();
+        tokio::spawn(accept_loop(l, state, tracker, shutdown))
+    });
+    shutdown.cancelled().await;
+    for l in loops {
+        let _ = l.await;
+    }
+    let open = state.hub.connection_count();
+    tracing::info!(open, "shutting down: telling clients");
+    state.hub.server_status("stopping-service");
+    state.closing.cancel();
+    tracker.close();
+    let grace = state.config.timers.shutdown_grace;
+    if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
+        tracing::warn!(
+            ?grace,
+            "some connections did not finish in time; exiting anyway"
+        );
+    }
+    tracing::info!("stopped");
+}
+
+/// Pause after an accept error (e.g. out of file descriptors) so a
+/// persistent error does not spin the CPU.
+const ACCEPT_ERROR_BACKOFF: Duration = Duration::from_millis(50);
+
+async fn accept_loop(
+    listener: TcpListener,
+    state: Arc<ServerState>,
+    tracker: TaskTracker,
+    shutdown: Shutdown,
+) {
+    loop {
+        let accepted = tokio::select! {
+            _ = shutdown.cancelled() => return,
+            a = listener.accept() => a,
+        };
+        match accepted {
+            Ok((stream, peer)) => {
+                let state = state.clone();
+                let t = tracker.clone();
+                tracker.spawn(accept::serve_tcp(stream, peer, state, t));
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(ACCEPT_ERROR_BACKOFF).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,120 @@
+//! Wiring: from a validated `Config` to a running daemon. The binary and the
+//! integration tests start the daemon through [`start`], so both run exactly
+//! the same code.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use tokio::task::JoinHandle;
+use tokio_rustls::TlsAcceptor;
+
+use crate::config::{Config, SocketType};
+use crate::hub::{Hub, HubSettings};
+use crate::peer::PeerIdentity;
+use crate::server::{self, ServerState, Shutdown};
+
+/// Why the daemon could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The certificate could not be loaded.
+    #[error(transparent)]
+    Tls(#[from] crate::tls::TlsError),
+    /// A listener could not be bound.
+    #[error(transparent)]
+    Bind(#[from] server::BindError),
+    /// WSS without certificate settings (config validation prevents this).
+    #[error("Socket-type is WSS but no Certificate-path is set")]
+    NoCertificate,
+}
+
+/// A running daemon.
+pub struct Daemon {
+    /// The addresses it listens on (127.0.0.1 first, then ::1).
+    pub addrs: Vec<SocketAddr>,
+    /// The port both addresses share.
+    pub port: u16,
+    /// `ws` or `wss`.
+    pub scheme: &'static str,
+    /// Shared state (hub, config) for inspection by tests.
+    pub state: Arc<ServerState>,
+    shutdown: Shutdown,
+    task: JoinHandle<()>,
+}
+
+impl Daemon {
+    /// Ask the daemon to stop (idempotent).
+    pub fn shutdown(&self) {
+        self.shutdown.cancel();
+    }
+
+    /// A token that stops the daemon when cancelled (signal handlers use it).
+    pub fn shutdown_token(&self) -> Shutdown {
+        self.shutdown.clone()
+    }
+
+    /// Wait until the daemon has stopped and every connection has drained.
+    pub async fn wait(self) {
+        let _ = self.task.await;
+    }
+
+    /// The one line printed at start: where it listens and which config it uses.
+    pub fn banner(&self) -> String {
+        let urls: Vec<String> = self
+            .addrs
+            .iter()
+            .map(|a| format!("{}://{a}", self.scheme))
+            .collect();
+        let source = match &self.state.config.source {
+            crate::config::ConfigSource::File(p) => format!("config {}", p.display()),
+            crate::config::ConfigSource::Embedded => "embedded default configuration".to_string(),
+        };
+        format!(
+            "wsconnector {} listening on {} ({source})",
+            crate::VERSION,
+            urls.join(" and ")
+        )
+    }
+}
+
+/// Hub settings derived from the configuration.
+pub fn hub_settings(config: &Config, user_name: &str) -> HubSettings {
+    HubSettings {
+        limits: config.limits.clone(),
+        resume_token_ttl: config.timers.resume_token_ttl,
+        host_name: host_name(),
+        user_name: user_name.to_string(),
+    }
+}
+
+/// The machine name for `getHost`.
+fn host_name() -> String {
+    whoami::fallible::hostname().unwrap_or_else(|_| "localhost".to_string())
+}
+
+/// Load TLS (if WSS), bind both loopback addresses and start serving.
+pub async fn start(config: Config, peers: Arc<dyn PeerIdentity>) -> Result<Daemon, StartError> {
+    let tls = match config.socket_type {
+        SocketType::Ws => None,
+        SocketType::Wss => {
+            let tls = config.tls.as_ref().ok_or(StartError::NoCertificate)?;
+            Some(TlsAcceptor::from(crate::tls::server_config(tls)?))
+        }
+    };
+    let listeners = server::bind(config.port)?;
+    let addrs = listeners.addrs();
+    let port = listeners.port();
+    let me = peers.current_user();
+    let hub = Hub::new(hub_settings(&config, &me.name));
+    let state = ServerState::new(Arc::new(config), port, hub, peers, tls);
+    let scheme = state.scheme();
+    let shutdown = Shutdown::new();
+    let task = tokio::spawn(server::run(listeners, state.clone(), shutdown.clone()));
+    Ok(Daemon {
+        addrs,
+        port,
+        scheme,
+        state,
+        shutdown,
+        task,
+    })
+}

@@ -1,0 +1,138 @@
+//! One accepted TCP connection before it becomes a websocket: the peer
+//! identity lookup, the TLS handshake, and the HTTP/1.1 service with its
+//! handshake deadline and idle timeout.
+
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::TcpStream;
+use tokio::time::{sleep_until, timeout_at, Instant};
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use super::ServerState;
+
+/// Most request headers we read; a browser sends about 20.
+const MAX_HEADERS: usize = 64;
+/// Largest request head we buffer, in bytes (hyper's minimum is 8 KiB).
+const MAX_HEAD_BYTES: usize = 16 * 1024;
+
+/// Per-TCP-connection facts the HTTP service needs.
+pub struct TcpContext {
+    /// The client's address.
+    pub peer: SocketAddr,
+    /// Owner of the client socket, or why it is unknown (looked up once).
+    pub owner: Result<crate::peer::OsUser, String>,
+    /// Shared server state.
+    pub state: Arc<ServerState>,
+    /// Where websocket tasks are spawned so shutdown waits for them.
+    pub tracker: TaskTracker,
+    /// When this connection must next see a request, or be closed.
+    /// A std mutex: held for one assignment, never across `.await`.
+    pub deadline: Mutex<Instant>,
+}
+
+impl TcpContext {
+    /// A request arrived: the idle timer restarts.
+    pub fn touch(&self) {
+        let next = Instant::now() + self.state.config.timers.idle;
+        if let Ok(mut d) = self.deadline.lock() {
+            *d = next;
+        }
+    }
+
+    fn deadline(&self) -> Instant {
+        self.deadline
+            .lock()
+            .map(|d| *d)
+            .unwrap_or_else(|_| Instant::now())
+    }
+}
+
+/// Serve one accepted TCP connection until it upgrades, closes, idles out
+/// or the server shuts down.
+pub async fn serve_tcp(
+    stream: TcpStream,
+    peer: SocketAddr,
+    state: Arc<ServerState>,
+    tracker: TaskTracker,
+) {
+    let span = tracing::info_span!("tcp", %peer);
+    async move {
+        let local = match stream.local_addr() {
+            Ok(a) => a,
+            Err(e) => {
+                tracing::debug!(error = %e, "connection gone before it could be served");
+                return;
+            }
+        };
+        // Latency matters more than packet count for small JSON frames.
+        let _ = stream.set_nodelay(true);
+        let owner = state
+            .peers
+            .owner_of(peer, local)
+            .map_err(|e| e.to_string());
+        match &owner {
+            Ok(user) => tracing::debug!(peer_user = %user.name, "peer identified"),
+            Err(e) => tracing::warn!(error = %e, "peer identity unknown: requests will be refused"),
+        }
+        let handshake_deadline = Instant::now() + state.config.timers.handshake;
+        let cx = Arc::new(TcpContext {
+            peer,
+            owner,
+            state: state.clone(),
+            tracker,
+            deadline: Mutex::new(handshake_deadline),
+        });
+        match &state.tls {
+            Some(acceptor) => match timeout_at(handshake_deadline, acceptor.accept(stream)).await {
+                Ok(Ok(tls)) => serve_http(TokioIo::new(tls), cx).await,
+                Ok(Err(e)) => tracing::info!(error = %e, "TLS handshake failed (is the certificate trusted by the client?)"),
+                Err(_) => tracing::info!("TLS handshake not completed in time: closed"),
+            },
+            None => serve_http(TokioIo::new(stream), cx).await,
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+async fn serve_http<I>(io: TokioIo<I>, cx: Arc<TcpContext>)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let state = cx.state.clone();
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(state.config.timers.handshake)
+        .max_headers(MAX_HEADERS)
+        .max_buf_size(MAX_HEAD_BYTES)
+        .keep_alive(true);
+    let service_cx = cx.clone();
+    let service = service_fn(move |req| super::http::handle(req, service_cx.clone()));
+    let conn = builder.serve_connection(io, service).with_upgrades();
+    tokio::pin!(conn);
+    loop {
+        let deadline = cx.deadline();
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    tracing::debug!(error = %e, "HTTP connection ended with an error");
+                }
+                return;
+            }
+            _ = sleep_until(deadline) => {
+                if cx.deadline() <= Instant::now() {
+                    tracing::debug!("no request in time: closed");
+                    return;
+                }
+            }
+            _ = state.closing.cancelled() => return,
+        }
+    }
+}

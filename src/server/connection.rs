@@ -1,0 +1,236 @@
+//! One websocket connection: one task with one `select!` over inbound frames,
+//! the hub's outbox, liveness timers and shutdown. Inbound text goes to the
+//! hub; whatever the hub queues is sent in order. Bad frames end the
+//! connection with the close code RFC 6455 names for them (tungstenite
+//! reports the error but would only drop the TCP connection, so the close
+//! frame is sent here).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::time::{sleep_until, timeout, Instant};
+use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+use super::guard::Admitted;
+use super::http::Slot;
+use super::ServerState;
+use crate::hub::{Outgoing, PeerInfo, Session};
+
+/// Close codes we send (RFC 6455 §7.4.1).
+pub mod close {
+    /// Normal closure.
+    pub const NORMAL: u16 = 1000;
+    /// Server going away (shutdown).
+    pub const GOING_AWAY: u16 = 1001;
+    /// Protocol error (bad framing).
+    pub const PROTOCOL: u16 = 1002;
+    /// Data of a type we do not accept (binary frames).
+    pub const UNSUPPORTED: u16 = 1003;
+    /// Text that is not UTF-8.
+    pub const INVALID_DATA: u16 = 1007;
+    /// Policy violation (no request in time, abuse).
+    pub const POLICY: u16 = 1008;
+    /// Message larger than ByteSizeReader.
+    pub const TOO_BIG: u16 = 1009;
+}
+
+/// Most queued outbox messages written before one flush, so a burst goes out
+/// in few syscalls without starving the reader.
+const MAX_BATCH: usize = 64;
+/// How long we wait for the client's answer to our close frame.
+const CLOSE_HANDSHAKE: Duration = Duration::from_secs(2);
+
+type Ws<S> = WebSocketStream<S>;
+
+/// Why the connection ends: a close frame to send, or nothing (peer gone).
+enum End {
+    Close(u16, String),
+    Gone(&'static str),
+}
+
+/// Run the connection until it closes. The hub session is opened here and
+/// closed when the task ends, so a disconnect always unregisters.
+pub async fn run<S>(mut ws: Ws<S>, admitted: Admitted, state: Arc<ServerState>, slot: Slot)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let _slot = slot;
+    let hub = state.hub.clone();
+    let mut session = hub.open(PeerInfo {
+        os_user: admitted.user.clone(),
+        origin: admitted.origin.clone(),
+        capabilities: admitted.capabilities,
+        read: admitted.read.clone(),
+        write: admitted.write.clone(),
+    });
+    let id = session.id;
+    tracing::info!(conn = id.0, "websocket connected");
+    let end = drive(&mut ws, &mut session, &state).await;
+    hub.close(id);
+    match end {
+        End::Close(code, reason) => {
+            let level_normal = code == close::NORMAL || code == close::GOING_AWAY;
+            if level_normal {
+                tracing::info!(conn = id.0, code, %reason, "websocket closing");
+            } else {
+                tracing::warn!(conn = id.0, code, %reason, "websocket closed by the server");
+            }
+            send_close(&mut ws, code, &reason).await;
+        }
+        End::Gone(why) => tracing::info!(conn = id.0, why, "websocket disconnected"),
+    }
+}
+
+async fn send_close<S>(ws: &mut Ws<S>, code: u16, reason: &str)
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    // A close reason is at most 123 bytes; cut on a character boundary.
+    let mut cut = reason.len().min(123);
+    while !reason.is_char_boundary(cut) {
+        cut -= 1;
+    }
+    let frame = CloseFrame {
+        code: CloseCode::from(code),
+        reason: reason[..cut].to_string().into(),
+    };
+    let _ = timeout(CLOSE_HANDSHAKE, async {
+        if ws.send(Message::Close(Some(frame))).await.is_ok() {
+            // Wait for the client's close frame (or the end of the stream).
+            while let Some(Ok(_)) = ws.next().await {}
+        }
+    })
+    .await;
+}
+
+fn close_for(err: &WsError) -> End {
+    match err {
+        WsError::Capacity(CapacityError::MessageTooLong { size, max_size }) => End::Close(
+            close::TOO_BIG,
+            format!("message of {size} bytes exceeds ByteSizeReader ({max_size})"),
+        ),
+        WsError::Capacity(e) => End::Close(close::TOO_BIG, e.to_string()),
+        WsError::Utf8(_) => End::Close(close::INVALID_DATA, "text frame is not valid UTF-8".into()),
+        WsError::Protocol(ProtocolError::ResetWithoutClosingHandshake) => {
+            End::Gone("reset by peer")
+        }
+        WsError::Protocol(e) => End::Close(close::PROTOCOL, format!("protocol error: {e}")),
+        WsError::ConnectionClosed | WsError::AlreadyClosed => End::Gone("closed"),
+        WsError::Io(_) => End::Gone("I/O error"),
+        _ => End::Close(close::PROTOCOL, err.to_string()),
+    }
+}
+
+async fn send_batch<S>(ws: &mut Ws<S>, first: Outgoing, session: &mut Session) -> Result<(), End>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let mut next = Some(first);
+    let mut sent = 0;
+    while let Some(msg) = next.take() {
+        match msg {
+            Outgoing::Text(bytes) => {
+                ws.feed(Message::Text(bytes))
+                    .await
+                    .map_err(|e| close_for(&e))?;
+            }
+            Outgoing::Close { code, reason } => {
+                let _ = ws.flush().await;
+                return Err(End::Close(code, reason));
+            }
+        }
+        sent += 1;
+        if sent < MAX_BATCH {
+            // `timeout(ZERO, ..)` polls once: takes what is already queued.
+            next = timeout(Duration::ZERO, session.recv()).await.ok();
+        }
+    }
+    ws.flush().await.map_err(|e| close_for(&e))
+}
+
+async fn drive<S>(ws: &mut Ws<S>, session: &mut Session, state: &ServerState) -> End
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let timers = &state.config.timers;
+    // A peer that takes no data for a whole pong timeout is as dead as one
+    // that answers no ping.
+    let write_deadline = timers.pong_timeout;
+    let mut got_request = false;
+    let hello_deadline = (!timers.hello.is_zero()).then(|| Instant::now() + timers.hello);
+    let mut next_ping = Instant::now() + timers.ping_interval;
+    let mut pong_due: Option<Instant> = None;
+    loop {
+        let hello_at = hello_deadline.filter(|_| !got_request);
+        let timer_at = [Some(next_ping), pong_due, hello_at]
+            .into_iter()
+            .flatten()
+            .min()
+            .unwrap_or(next_ping);
+        tokio::select! {
+            biased;
+            _ = state.closing.cancelled() => {
+                // Flush what the hub queued (the stopping-service event) first.
+                while let Ok(Outgoing::Text(bytes)) = timeout(Duration::ZERO, session.recv()).await {
+                    if ws.feed(Message::Text(bytes)).await.is_err() {
+                        break;
+                    }
+                }
+                let _ = timeout(write_deadline, ws.flush()).await;
+                return End::Close(close::GOING_AWAY, "server shutting down".into());
+            }
+            out = session.recv() => {
+                match timeout(write_deadline, send_batch(ws, out, session)).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(end)) => return end,
+                    Err(_) => return End::Gone("peer takes no data: write timed out"),
+                }
+            }
+            frame = ws.next() => match frame {
+                None => return End::Gone("closed"),
+                Some(Err(e)) => return close_for(&e),
+                Some(Ok(Message::Text(text))) => {
+                    got_request = true;
+                    state.hub.handle(session.id, text.as_str());
+                }
+                Some(Ok(Message::Binary(_))) => {
+                    return End::Close(close::UNSUPPORTED, "binary frames are not supported: send JSON text frames".into());
+                }
+                Some(Ok(Message::Pong(_))) => pong_due = None,
+                // tungstenite answers pings and close frames itself.
+                Some(Ok(Message::Ping(_) | Message::Frame(_))) => {}
+                Some(Ok(Message::Close(_))) => {
+                    // Drain until tungstenite has answered and the stream ends.
+                    while let Some(Ok(_)) = ws.next().await {}
+                    return End::Gone("closed by client");
+                }
+            },
+            _ = sleep_until(timer_at) => {
+                let now = Instant::now();
+                if pong_due.is_some_and(|d| d <= now) {
+                    return End::Close(close::POLICY, "no pong received in time".into());
+                }
+                if hello_at.is_some_and(|d| d <= now) {
+                    return End::Close(close::POLICY, "no request received in time after connecting".into());
+                }
+                if next_ping <= now {
+                    next_ping = now + timers.ping_interval;
+                    if pong_due.is_none() {
+                        pong_due = Some(now + timers.pong_timeout);
+                    }
+                    match timeout(write_deadline, ws.send(Message::Ping(Default::default()))).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(e)) => return close_for(&e),
+                        Err(_) => return End::Gone("peer takes no data: ping write timed out"),
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,309 @@
+//! The HTTP routes of the one port: the guard on every request, `GET /health`
+//! with CORS for allowed origins, the websocket upgrade at `/`, 426 for a
+//! plain `GET /`, 404 elsewhere.
+
+use std::convert::Infallible;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use http::header::{
+    ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
+    ACCESS_CONTROL_MAX_AGE, CACHE_CONTROL, CONNECTION, CONTENT_TYPE, SEC_WEBSOCKET_ACCEPT,
+    SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION, UPGRADE, VARY, X_CONTENT_TYPE_OPTIONS,
+};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper_util::rt::TokioIo;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::WebSocketStream;
+use tracing::Instrument;
+
+use super::accept::TcpContext;
+use super::guard::{self, Admitted, GuardContext};
+use super::{connection, ServerState, PRODUCT, PROTOCOL_VERSION};
+
+/// Response type of every route.
+pub type HttpResponse = Response<Full<Bytes>>;
+
+/// How long browsers may cache a preflight answer, in seconds.
+const PREFLIGHT_MAX_AGE: &str = "600";
+
+fn text(status: StatusCode, body: impl Into<String>) -> HttpResponse {
+    let mut r = Response::new(Full::new(Bytes::from(body.into() + "\n")));
+    *r.status_mut() = status;
+    let h = r.headers_mut();
+    h.insert(
+        CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    r
+}
+
+/// Every HTTP request of a connection comes here.
+pub async fn handle(
+    req: Request<Incoming>,
+    cx: Arc<TcpContext>,
+) -> Result<HttpResponse, Infallible> {
+    cx.touch();
+    let state = &cx.state;
+    let gcx = GuardContext {
+        config: &state.config,
+        port: state.port,
+        me: &state.me,
+        peer: &cx.owner,
+    };
+    let admitted = match guard::check(req.headers(), &gcx) {
+        Ok(a) => a,
+        Err(refusal) => {
+            tracing::warn!(
+                method = %req.method(),
+                path = req.uri().path(),
+                origin = ?req.headers().get(http::header::ORIGIN),
+                host = ?req.headers().get(http::header::HOST),
+                reason = %refusal,
+                status = refusal.status().as_u16(),
+                "request refused"
+            );
+            return Ok(text(refusal.status(), format!("refused: {refusal}")));
+        }
+    };
+    let response = match (req.uri().path(), req.method()) {
+        ("/", &Method::GET) => upgrade(req, admitted, cx.clone()),
+        ("/health", &Method::GET) => health(&admitted),
+        ("/health", &Method::OPTIONS) => preflight(req.headers(), &admitted),
+        ("/" | "/health", _) => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
+        _ => text(StatusCode::NOT_FOUND, "not found"),
+    };
+    Ok(response)
+}
+
+fn cors(r: &mut HttpResponse, admitted: &Admitted) {
+    r.headers_mut()
+        .insert(VARY, HeaderValue::from_static("Origin"));
+    // The guard already refused unknown origins, so echoing is exact.
+    if let Some(o) = admitted
+        .origin
+        .as_deref()
+        .and_then(|o| HeaderValue::from_str(o).ok())
+    {
+        r.headers_mut().insert(ACCESS_CONTROL_ALLOW_ORIGIN, o);
+    }
+}
+
+fn health(admitted: &Admitted) -> HttpResponse {
+    let body = serde_json::json!({
+        "status": "ok",
+        "product": PRODUCT,
+        "version": crate::VERSION,
+        "protocol": PROTOCOL_VERSION,
+    });
+    let mut r = text(StatusCode::OK, body.to_string());
+    r.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    cors(&mut r, admitted);
+    r
+}
+
+fn preflight(headers: &HeaderMap, admitted: &Admitted) -> HttpResponse {
+    let mut r = text(StatusCode::NO_CONTENT, "");
+    *r.body_mut() = Full::new(Bytes::new());
+    cors(&mut r, admitted);
+    if admitted.origin.is_some() {
+        let h = r.headers_mut();
+        h.insert(
+            ACCESS_CONTROL_ALLOW_METHODS,
+            HeaderValue::from_static("GET"),
+        );
+        h.insert(
+            ACCESS_CONTROL_MAX_AGE,
+            HeaderValue::from_static(PREFLIGHT_MAX_AGE),
+        );
+        // Chrome's Private/Local Network Access preflight asks for this.
+        h.insert(
+            "access-control-allow-private-network",
+            HeaderValue::from_static("true"),
+        );
+        if let Some(requested) = headers.get("access-control-request-headers") {
+            // /health needs no custom header; allow only the CORS-safelisted one.
+            if requested.as_bytes().eq_ignore_ascii_case(b"content-type") {
+                h.insert(
+                    ACCESS_CONTROL_ALLOW_HEADERS,
+                    HeaderValue::from_static("content-type"),
+                );
+            }
+        }
+    }
+    r
+}
+
+fn header_has_token(headers: &HeaderMap, name: http::header::HeaderName, token: &str) -> bool {
+    headers.get_all(name).iter().any(|v| {
+        v.to_str()
+            .map(|s| s.split(',').any(|t| t.trim().eq_ignore_ascii_case(token)))
+            .unwrap_or(false)
+    })
+}
+
+/// A websocket key is the base64 of 16 bytes: 24 characters ending in `==`.
+fn valid_key(key: &[u8]) -> bool {
+    key.len() == 24
+        && key.ends_with(b"==")
+        && key[..22]
+            .iter()
+            .all(|c| c.is_ascii_alphanumeric() || *c == b'+' || *c == b'/')
+}
+
+/// Websocket settings from the configured limits; no compression is offered
+/// (tungstenite has none, and we never answer permessage-deflate).
+pub fn ws_config(state: &ServerState) -> WebSocketConfig {
+    let l = &state.config.limits;
+    WebSocketConfig::default()
+        .read_buffer_size(l.read_buffer_bytes)
+        .write_buffer_size(l.write_buffer_bytes)
+        .max_write_buffer_size(
+            l.write_buffer_bytes
+                .saturating_mul(4)
+                .max(l.max_message_bytes * 2),
+        )
+        .max_message_size(Some(l.max_message_bytes))
+        .max_frame_size(Some(l.max_frame_bytes))
+        .accept_unmasked_frames(false)
+}
+
+fn upgrade(req: Request<Incoming>, admitted: Admitted, cx: Arc<TcpContext>) -> HttpResponse {
+    let headers = req.headers();
+    let wants_ws = header_has_token(headers, CONNECTION, "upgrade")
+        && header_has_token(headers, UPGRADE, "websocket");
+    if !wants_ws {
+        let mut r = text(
+            StatusCode::UPGRADE_REQUIRED,
+            "wsconnector: this is a websocket endpoint; connect with ws:// or wss:// (GET /health tells whether the daemon runs)",
+        );
+        r.headers_mut()
+            .insert(UPGRADE, HeaderValue::from_static("websocket"));
+        return r;
+    }
+    let versions: Vec<_> = headers.get_all(SEC_WEBSOCKET_VERSION).iter().collect();
+    if versions.len() != 1 || versions[0] != "13" {
+        tracing::warn!(versions = ?versions, "refused: unsupported websocket version");
+        let mut r = text(
+            StatusCode::UPGRADE_REQUIRED,
+            "unsupported websocket version: use 13",
+        );
+        r.headers_mut()
+            .insert(SEC_WEBSOCKET_VERSION, HeaderValue::from_static("13"));
+        return r;
+    }
+    let keys: Vec<_> = headers.get_all(SEC_WEBSOCKET_KEY).iter().collect();
+    if keys.len() != 1 || !valid_key(keys[0].as_bytes()) {
+        tracing::warn!("refused: missing, duplicate or malformed Sec-WebSocket-Key");
+        return text(
+            StatusCode::BAD_REQUEST,
+            "missing or malformed Sec-WebSocket-Key",
+        );
+    }
+    let accept = derive_accept_key(keys[0].as_bytes());
+    let state = cx.state.clone();
+    let slot = match Slot::reserve(&state, &admitted.user.id) {
+        Ok(slot) => slot,
+        Err(why) => {
+            tracing::warn!(reason = why, user = %admitted.user.name, "refused: connection cap reached");
+            return text(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("refused: {why}; close other connections and retry"),
+            );
+        }
+    };
+    let config = ws_config(&state);
+    let span = tracing::info_span!(
+        "ws",
+        peer = %cx.peer,
+        user = %admitted.user.name,
+        origin = admitted.origin.as_deref().unwrap_or("native"),
+    );
+    cx.tracker.spawn(
+        async move {
+            match hyper::upgrade::on(req).await {
+                Ok(upgraded) => {
+                    let ws = WebSocketStream::from_raw_socket(
+                        TokioIo::new(upgraded),
+                        Role::Server,
+                        Some(config),
+                    )
+                    .await;
+                    connection::run(ws, admitted, state, slot).await;
+                }
+                Err(e) => tracing::info!(error = %e, "websocket upgrade did not complete"),
+            }
+        }
+        .instrument(span),
+    );
+    let mut r = Response::new(Full::new(Bytes::new()));
+    *r.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = r.headers_mut();
+    h.insert(UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Ok(v) = HeaderValue::from_str(&accept) {
+        h.insert(SEC_WEBSOCKET_ACCEPT, v);
+    }
+    r
+}
+
+/// A reserved place under the connection caps, released on drop.
+pub struct Slot {
+    state: Arc<ServerState>,
+    user: String,
+}
+
+impl Slot {
+    fn reserve(state: &Arc<ServerState>, user: &str) -> Result<Slot, &'static str> {
+        let limits = &state.config.limits;
+        let mut per_user = state
+            .sockets_per_user
+            .lock()
+            .map_err(|_| "internal error")?;
+        let total: usize = per_user.values().sum();
+        if total >= limits.max_connections {
+            return Err("too many connections in total (Limits/MaxConnections)");
+        }
+        let mine = per_user.entry(user.to_string()).or_insert(0);
+        if *mine >= limits.max_connections_per_user {
+            return Err("too many connections for this OS user (Limits/MaxConnectionsPerUser)");
+        }
+        *mine += 1;
+        Ok(Slot {
+            state: state.clone(),
+            user: user.to_string(),
+        })
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Ok(mut per_user) = self.state.sockets_per_user.lock() {
+            if let Some(n) = per_user.get_mut(&self.user) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    per_user.remove(&self.user);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn websocket_keys() {
+        assert!(valid_key(b"dGhlIHNhbXBsZSBub25jZQ=="));
+        assert!(!valid_key(b"dGhlIHNhbXBsZSBub25jZQ="));
+        assert!(!valid_key(b"dGhlIHNhbXBsZSBub25j!Q=="));
+        assert!(!valid_key(b""));
+    }
+}
