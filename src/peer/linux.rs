@@ -52,6 +52,8 @@ const OWNERLESS_STATES: [u8; 4] = [3, 6, 10, 12];
 /// Peer identity through `sock_diag`, with `/proc/net/tcp{,6}` as fallback.
 #[derive(Debug)]
 pub struct SystemPeerIdentity {
+    /// The daemon's effective uid.
+    current_uid: u32,
     /// The daemon's user, looked up once: it does not change while we run.
     current: OsUser,
 }
@@ -59,8 +61,10 @@ pub struct SystemPeerIdentity {
 impl SystemPeerIdentity {
     /// Looks up the daemon's effective user.
     pub fn new() -> Self {
+        let current_uid = geteuid_raw();
         SystemPeerIdentity {
-            current: user_for_uid(geteuid_raw()),
+            current_uid,
+            current: user_for_uid(current_uid),
         }
     }
 }
@@ -77,7 +81,7 @@ impl PeerIdentity for SystemPeerIdentity {
             Err(NetlinkError::Io(err)) => return Err(PeerError::Io(err)),
         };
         let uid = uid.ok_or(PeerError::NotFound { peer, local })?;
-        if format!("uid:{uid}") == self.current.id {
+        if uid == self.current_uid {
             // Skip the passwd lookup for the common case: the same user.
             return Ok(self.current.clone());
         }
@@ -207,6 +211,7 @@ fn netlink_owner(peer: SocketAddr, local: SocketAddr) -> Result<Option<u32>, Net
                     let err = error.to_io();
                     return match err.raw_os_error() {
                         Some(code) if code == nix::errno::Errno::ENOENT as i32 => Ok(None),
+                        // A bare ACK (code 0) carries no socket: nothing found.
                         _ if error.code.is_none() => Ok(None),
                         _ => Err(NetlinkError::Io(err)),
                     };
@@ -404,7 +409,13 @@ mod tests {
 
     #[test]
     fn rejects_malformed_endpoints() {
-        for text in ["", "0100007F", "0100007F:XYZ", "01007F:0050", "zz00007F:0050"] {
+        for text in [
+            "",
+            "0100007F",
+            "0100007F:XYZ",
+            "01007F:0050",
+            "zz00007F:0050",
+        ] {
             assert_eq!(parse_endpoint(text), None, "{text}");
         }
     }
@@ -416,7 +427,12 @@ mod tests {
         let table = [
             HEADER.to_string(),
             // Our listener and our accepted end: wrong direction.
-            row(&v4_endpoint([127, 0, 0, 1], 8443), &v4_endpoint([0; 4], 0), "0A", 0),
+            row(
+                &v4_endpoint([127, 0, 0, 1], 8443),
+                &v4_endpoint([0; 4], 0),
+                "0A",
+                0,
+            ),
             row(
                 &v4_endpoint([127, 0, 0, 1], 8443),
                 &v4_endpoint([127, 0, 0, 1], 40000),
