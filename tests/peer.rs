@@ -208,14 +208,12 @@ mod linux {
     fn second_os_user_is_identified() {
         if let Some(reason) = second_user_unavailable() {
             println!("SKIPPED: second-OS-user peer test: {reason}");
-            eprintln!("SKIPPED: second-OS-user peer test: {reason}");
             return;
         }
         let other_uid = match ensure_other_user() {
             Ok(uid) => uid,
             Err(reason) => {
                 println!("SKIPPED: second-OS-user peer test: {reason}");
-                eprintln!("SKIPPED: second-OS-user peer test: {reason}");
                 return;
             }
         };
