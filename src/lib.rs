@@ -22,6 +22,7 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod hub;
+pub mod logging;
 pub mod peer;
 pub mod server;
 pub mod tls;

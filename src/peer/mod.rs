@@ -2,10 +2,14 @@
 //! connection. The handshake guard asks this before every upgrade and fails
 //! closed when the answer cannot be found.
 //!
-//! One trait, one implementation per OS chosen with `cfg`; the rest of the
-//! daemon never calls an OS API for this.
+//! One trait, one implementation per OS chosen with `cfg` (`linux`, and
+//! `unsupported` which refuses everything elsewhere); the rest of the daemon
+//! never calls an OS API for this. [`FixedPeerIdentity`] is the recording fake
+//! for tests of the guard.
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 /// An OS user account as the handshake guard compares it.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -44,20 +48,92 @@ pub trait PeerIdentity: Send + Sync + 'static {
     fn current_user(&self) -> OsUser;
 }
 
-// TEMPORARY stub, replaced on merge.
-struct Same;
-impl PeerIdentity for Same {
-    fn owner_of(&self, _: SocketAddr, _: SocketAddr) -> Result<OsUser, PeerError> {
-        Ok(self.current_user())
-    }
-    fn current_user(&self) -> OsUser {
-        OsUser {
-            id: "uid:0".into(),
-            name: "root".into(),
+// One implementation per OS, chosen once here (open-rs style); the rest of the
+// crate only sees the trait and `system()`.
+#[cfg(target_os = "linux")]
+mod linux;
+#[cfg(target_os = "linux")]
+use linux as os;
+
+#[cfg(not(target_os = "linux"))]
+mod unsupported;
+#[cfg(not(target_os = "linux"))]
+use unsupported as os;
+
+/// The peer identity implementation of this OS. On platforms without one,
+/// every lookup fails with [`PeerError::Unsupported`], so the guard refuses
+/// all connections rather than guessing.
+pub fn system() -> Arc<dyn PeerIdentity> {
+    Arc::new(os::SystemPeerIdentity::new())
+}
+
+/// What a [`FixedPeerIdentity`] answers to every `owner_of`.
+///
+/// `PeerError` holds an `io::Error`, which is not `Clone`, so the fake keeps
+/// a description of the error and builds a fresh one per call.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FixedOwner {
+    /// The connection belongs to this user.
+    User(OsUser),
+    /// [`PeerError::NotFound`] for whatever addresses were asked about.
+    NotFound,
+    /// [`PeerError::Io`] of this kind.
+    Io(std::io::ErrorKind),
+    /// [`PeerError::Unsupported`].
+    Unsupported,
+}
+
+/// A recording fake for tests of the handshake guard: every lookup gets the
+/// same configured answer, and the number of lookups is counted so a test can
+/// check that the guard asked (or did not ask) before deciding.
+#[derive(Debug)]
+pub struct FixedPeerIdentity {
+    /// The answer to every `owner_of`.
+    owner: FixedOwner,
+    /// What `current_user` returns.
+    current: OsUser,
+    /// How many times `owner_of` was called.
+    lookups: AtomicUsize,
+}
+
+impl FixedPeerIdentity {
+    /// A fake whose daemon user is `current` and which answers `owner` to
+    /// every lookup.
+    pub fn new(current: OsUser, owner: FixedOwner) -> Self {
+        FixedPeerIdentity {
+            owner,
+            current,
+            lookups: AtomicUsize::new(0),
         }
     }
+
+    /// Every connection belongs to the daemon's own user `current`.
+    pub fn same_user(current: OsUser) -> Self {
+        let owner = FixedOwner::User(current.clone());
+        Self::new(current, owner)
+    }
+
+    /// How many times `owner_of` has been called.
+    pub fn lookups(&self) -> usize {
+        self.lookups.load(Ordering::SeqCst)
+    }
 }
-/// The system's peer identity.
-pub fn system() -> std::sync::Arc<dyn PeerIdentity> {
-    std::sync::Arc::new(Same)
+
+impl PeerIdentity for FixedPeerIdentity {
+    fn owner_of(&self, peer: SocketAddr, local: SocketAddr) -> Result<OsUser, PeerError> {
+        self.lookups.fetch_add(1, Ordering::SeqCst);
+        match &self.owner {
+            FixedOwner::User(user) => Ok(user.clone()),
+            FixedOwner::NotFound => Err(PeerError::NotFound { peer, local }),
+            FixedOwner::Io(kind) => Err(PeerError::Io(std::io::Error::new(
+                *kind,
+                "fixed peer identity failure",
+            ))),
+            FixedOwner::Unsupported => Err(PeerError::Unsupported),
+        }
+    }
+
+    fn current_user(&self) -> OsUser {
+        self.current.clone()
+    }
 }
