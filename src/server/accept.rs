@@ -72,10 +72,13 @@ pub async fn serve_tcp(
         };
         // Latency matters more than packet count for small JSON frames.
         let _ = stream.set_nodelay(true);
-        let owner = state
-            .peers
-            .owner_of(peer, local)
-            .map_err(|e| e.to_string());
+        // The lookup is a blocking netlink round trip (microseconds, bounded
+        // by a receive timeout): keep it off the async workers.
+        let peers = state.peers.clone();
+        let owner = tokio::task::spawn_blocking(move || peers.owner_of(peer, local))
+            .await
+            .map_err(|e| e.to_string())
+            .and_then(|r| r.map_err(|e| e.to_string()));
         match &owner {
             Ok(user) => tracing::debug!(peer_user = %user.name, "peer identified"),
             Err(e) => tracing::warn!(error = %e, "peer identity unknown: requests will be refused"),
