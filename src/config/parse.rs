@@ -884,17 +884,32 @@ impl Parser {
             ),
         ] {
             if part_v > total_v {
-                let key = format!("Limits/{part}");
-                let (value, line) = self
-                    .settings
-                    .get(&key)
-                    .map_or((part_v.to_string(), 0), |g| (g.value.clone(), g.line));
-                return Err(self.invalid(
-                    &key,
-                    &value,
-                    format!("at most Limits/{total} ({total_v}): a part cannot exceed the total"),
-                    line,
-                ));
+                let part_key = format!("Limits/{part}");
+                let total_key = format!("Limits/{total}");
+                // Blame the setting that is in the file: when only the total
+                // was lowered, the part still has its default.
+                return Err(match self.settings.get(&part_key) {
+                    Some(g) => self.invalid(
+                        &part_key,
+                        &g.value,
+                        format!("at most {total_key} ({total_v}): a part cannot exceed the total"),
+                        g.line,
+                    ),
+                    None => {
+                        let (value, line) = self
+                            .settings
+                            .get(&total_key)
+                            .map_or((total_v.to_string(), 0), |g| (g.value.clone(), g.line));
+                        self.invalid(
+                            &total_key,
+                            &value,
+                            format!(
+                                "at least {part_key} ({part_v}, its default): lower {part_key} too"
+                            ),
+                            line,
+                        )
+                    }
+                });
             }
         }
         Ok(())

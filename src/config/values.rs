@@ -244,7 +244,7 @@ pub fn host_name(text: &str) -> Parsed<String> {
                 && !label.ends_with('-')
                 && label
                     .bytes()
-                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == '-' as u8)
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         });
     if ok {
         Ok(host)
