@@ -150,7 +150,7 @@ fn bad_origin() {
         "https://crm.example.com",
     );
     let e = error(&doc(r#"<Origins><Origin/></Origins>"#));
-    assert_invalid(&e, "Origins/Origin/url", "", "an origin");
+    assert_invalid(&e, "Origins/Origin/url", "", "a url attribute");
 }
 
 #[test]
@@ -726,7 +726,15 @@ fn describe_embedded() {
 #[test]
 fn example_file_parses_without_warnings_and_documents_every_field() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("config.xml.example");
-    let l = load_file(&path).unwrap_or_else(|e| panic!("{e}"));
+    let text = std::fs::read_to_string(&path).unwrap();
+    // Program paths must be absolute on the OS that runs the daemon.
+    let for_this_os = if cfg!(windows) {
+        text.replace("/usr/bin/gedit", r"C:\Windows\notepad.exe")
+    } else {
+        text.clone()
+    };
+    let l =
+        parse_str(&for_this_os, ConfigSource::File(path.clone())).unwrap_or_else(|e| panic!("{e}"));
     assert!(l.warnings.is_empty(), "{:#?}", l.warnings);
     let embedded = Config::embedded();
     assert_eq!(
@@ -741,7 +749,6 @@ fn example_file_parses_without_warnings_and_documents_every_field() {
     assert_eq!(l.config.log.level, embedded.log.level);
     assert_eq!(l.config.log.file_size, embedded.log.file_size);
     assert_eq!(l.config.log.max_files, embedded.log.max_files);
-    let text = std::fs::read_to_string(&path).unwrap();
     for name in [
         "Socket-type",
         "Socket-port",
@@ -792,4 +799,57 @@ fn example_file_parses_without_warnings_and_documents_every_field() {
     for cap in ["data", "launch", "openUrl", "window", "notify", "dialog"] {
         assert!(text.contains(cap), "{cap}");
     }
+}
+
+// ----- robustness -----
+
+proptest::proptest! {
+    /// Whatever the text, parsing returns a value or an error; it never panics.
+    #[test]
+    fn arbitrary_text_never_panics(text in "[<>/a-zA-Z0-9=\"' \n;.:*^$-]{0,300}") {
+        let _ = parse_str(&text, source());
+    }
+
+    /// Arbitrary values for known settings never panic either, and an
+    /// accepted configuration always satisfies the cross-setting rules.
+    #[test]
+    fn arbitrary_values_never_panic(
+        name in proptest::sample::select(vec![
+            "Socket-type", "Socket-port", "Log-level", "Filesize", "ByteSizeReader",
+            "MaxFiles", "AllowedHosts", "ExtraHostNames", "Mode", "Log-values",
+        ]),
+        value in "[a-zA-Z0-9 .:/*;-]{0,40}",
+        limit in proptest::sample::select(vec![
+            "MaxFrameBytes", "MaxValueBytes", "MaxConnectionsPerUser", "MaxVariables",
+        ]),
+        limit_value in "[0-9]{1,8}(KB|MB)?",
+    ) {
+        let xml = format!(
+            "<c><{name}>{value}</{name}><Limits><{limit}>{limit_value}</{limit}></Limits></c>"
+        );
+        if let Ok(l) = parse_str(&xml, source()) {
+            let lim = &l.config.limits;
+            proptest::prop_assert!(lim.max_frame_bytes <= lim.max_message_bytes);
+            proptest::prop_assert!(lim.max_value_bytes <= lim.max_message_bytes);
+            proptest::prop_assert!(lim.max_connections_per_user <= lim.max_connections);
+            proptest::prop_assert!(lim.max_variables_per_connection <= lim.max_variables);
+        }
+    }
+}
+
+#[test]
+fn app_settings_password_is_exact() {
+    let c = load(&doc(r#"<appSettings>
+  <add key="Socket-type" value=" wss "/>
+  <add key="Certificate-path" value=" c.pfx "/>
+  <add key="Password" value=" pass word "/>
+</appSettings>"#))
+    .config;
+    let tls = c.tls.unwrap();
+    assert_eq!(tls.password.0, " pass word ", "attribute values are exact");
+    assert_eq!(
+        tls.certificate_path,
+        Path::new("/etc/wsconnector/c.pfx"),
+        "paths trimmed"
+    );
 }

@@ -344,10 +344,9 @@ impl Parser {
                 Some(canon) => {
                     let given = Given {
                         name: canon.to_string(),
-                        value: Self::attribute(child, "value")
-                            .unwrap_or("")
-                            .trim()
-                            .to_string(),
+                        // Not trimmed: an attribute is exact (a password may
+                        // end with a space); typed values trim themselves.
+                        value: Self::attribute(child, "value").unwrap_or("").to_string(),
                         line,
                         place: format!("as appSettings key \"{}\" at line {line}", key.trim()),
                     };
@@ -422,7 +421,9 @@ impl Parser {
         self.check_attributes(node, &["url", "capabilities"], "<Origin>");
         let url = Self::attribute(node, "url").unwrap_or("").trim();
         let pattern = OriginPattern::parse(url).map_err(|e| {
-            let hint = if e == OriginError::Scheme && !url.contains("://") && !url.is_empty() {
+            let hint = if url.is_empty() {
+                "a url attribute with an origin such as https://crm.example.com".to_string()
+            } else if e == OriginError::Scheme && !url.contains("://") {
                 format!("an origin with its scheme, such as https://{url}")
             } else {
                 format!("an origin such as https://crm.example.com: {e}")
