@@ -10,7 +10,8 @@
 //!   else embedded defaults.
 //! - `describe(&Config) -> String`: the effective settings, secrets masked.
 //!
-//! Files: `parse` (XML to `Config`), `values` (scalar value syntax),
+//! Files: `parse` (XML to collected settings), `build` (collected settings
+//! to a checked `Config`), `values` (scalar value syntax),
 //! `error` (`ConfigError`), `discover` (which file), `describe` (check-config
 //! output); `model` and `origin` hold the validated types.
 //!
@@ -22,6 +23,7 @@
 //! lists exact origins before wildcards, so the first match is the most
 //! specific entry.
 
+mod build;
 mod describe;
 mod discover;
 mod error;
