@@ -590,6 +590,13 @@ fn unknown_settings_are_warnings() {
     );
     assert!(all.contains("\"Colour\""), "{all}");
     assert!(all.contains("<MaxThings>"), "{all}");
+    let l = load(&doc("<MaxConnections>3</MaxConnections>"));
+    assert_eq!(l.config.limits.max_connections, 256);
+    assert!(
+        l.warnings[0].contains("MaxConnections belongs inside <Limits>"),
+        "{:?}",
+        l.warnings
+    );
     assert!(all.contains("colour=\"red\""), "{all}");
 }
 

@@ -153,8 +153,10 @@ fn canonical(name: &str, known: &[&'static str]) -> Option<&'static str> {
     known.iter().copied().find(|k| k.eq_ignore_ascii_case(name))
 }
 
-/// A close spelling of a known name (`SocketPort` for `Socket-port`), for hints.
-fn suggestion(name: &str) -> Option<&'static str> {
+/// A hint for an unknown name: a close spelling of a known one
+/// (`SocketPort` for `Socket-port`), or the section a field belongs in
+/// (`MaxConnections` goes inside `<Limits>`). Empty when nothing is close.
+fn hint(name: &str) -> String {
     let norm = |s: &str| {
         s.chars()
             .filter(|c| c.is_ascii_alphanumeric())
@@ -162,13 +164,16 @@ fn suggestion(name: &str) -> Option<&'static str> {
             .to_ascii_lowercase()
     };
     let n = norm(name);
-    ROOT_SETTINGS
-        .iter()
-        .chain(SECTIONS)
-        .chain(LIMIT_SETTINGS)
-        .chain(TIMER_SETTINGS)
-        .copied()
-        .find(|k| norm(k) == n)
+    let find = |known: &[&'static str]| known.iter().copied().find(|k| norm(k) == n);
+    if let Some(k) = find(ROOT_SETTINGS).or_else(|| find(SECTIONS)) {
+        format!(" (did you mean {k}?)")
+    } else if let Some(k) = find(LIMIT_SETTINGS) {
+        format!(" ({k} belongs inside <Limits>)")
+    } else if let Some(k) = find(TIMER_SETTINGS) {
+        format!(" ({k} belongs inside <Timers>)")
+    } else {
+        String::new()
+    }
 }
 
 /// The text directly inside an element (not inside its children), trimmed.
@@ -263,9 +268,7 @@ impl Parser {
     fn warn_unknown_element(&mut self, node: Node, inside: &str) {
         let line = self.line(node);
         let name = node.tag_name().name().to_string();
-        let hint = suggestion(&name)
-            .map(|s| format!(" (did you mean {s}?)"))
-            .unwrap_or_default();
+        let hint = hint(&name);
         self.warn(format!(
             "unknown setting <{name}> in {inside} at line {line} is ignored{hint}"
         ));
@@ -367,9 +370,7 @@ impl Parser {
                     self.record(canon, given)?;
                 }
                 None => {
-                    let hint = suggestion(key.trim())
-                        .map(|s| format!(" (did you mean {s}?)"))
-                        .unwrap_or_default();
+                    let hint = hint(key.trim());
                     self.warn(format!(
                         "unknown setting \"{}\" (appSettings key at line {line}) is ignored{hint}",
                         shown(key)
