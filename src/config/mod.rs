@@ -9,14 +9,102 @@
 //!   `config.xml` beside the executable, else the user's config directory,
 //!   else embedded defaults.
 //! - `describe(&Config) -> String`: the effective settings, secrets masked.
+//!
+//! Files: `parse` (XML to collected settings), `build` (collected settings
+//! to a checked `Config`), `values` (scalar value syntax),
+//! `error` (`ConfigError`), `discover` (which file), `describe` (check-config
+//! output); `model` and `origin` hold the validated types.
+//!
+//! Rules an administrator relies on: names are case-insensitive; a setting
+//! given twice is an error; unknown settings, elements and attributes are
+//! warnings, never silently ignored and never fatal; relative paths resolve
+//! against the folder of the config file; an origin listed both in
+//! `AllowedHosts` and `Origins` takes its `Origins` entry; `Config::origins`
+//! lists exact origins before wildcards, so the first match is the most
+//! specific entry.
 
+mod build;
+mod describe;
+mod discover;
+mod error;
 pub mod model;
 pub mod origin;
+mod parse;
+mod values;
 
+use std::path::Path;
 use std::time::Duration;
 
+pub use describe::describe;
+pub use discover::{candidate_dirs, discover, discover_in, CONFIG_FILE_NAME};
+pub use error::ConfigError;
 pub use model::*;
 pub use origin::{OriginError, OriginPattern};
+
+/// A validated configuration and the warnings found while reading it.
+#[derive(Debug, Clone)]
+pub struct Loaded {
+    /// The effective configuration.
+    pub config: Config,
+    /// Problems that did not stop the load (unknown settings, risky values),
+    /// each a full sentence naming the file; `check-config` prints them and
+    /// the daemon logs them at start.
+    pub warnings: Vec<String>,
+}
+
+/// Read and validate a `config.xml` file. Relative paths inside it resolve
+/// against its folder.
+pub fn load_file(path: &Path) -> Result<Loaded, ConfigError> {
+    // An absolute path makes the "config file used" line and relative
+    // settings independent of a later change of the working directory.
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let label = path.display().to_string();
+    let bytes = std::fs::read(&path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => ConfigError::NotFound {
+            file: label.clone(),
+        },
+        _ => ConfigError::Read {
+            file: label.clone(),
+            reason: e.to_string(),
+        },
+    })?;
+    let text = decode(&bytes).map_err(|reason| ConfigError::Read {
+        file: label,
+        reason,
+    })?;
+    parse_str(&text, ConfigSource::File(path))
+}
+
+/// Validate `config.xml` text; `source` names it in messages (and gives the
+/// folder for relative paths when it is a file).
+pub fn parse_str(xml: &str, source: ConfigSource) -> Result<Loaded, ConfigError> {
+    parse::parse(xml, source)
+}
+
+/// UTF-8 (with or without BOM), or UTF-16 with a BOM, as Windows editors save
+/// "Unicode" files.
+fn decode(bytes: &[u8]) -> Result<String, String> {
+    let utf16 = |rest: &[u8], big_endian: bool| {
+        let units: Vec<u16> = rest
+            .chunks(2)
+            .map(|c| {
+                let pair = [c[0], c.get(1).copied().unwrap_or(0)];
+                if big_endian {
+                    u16::from_be_bytes(pair)
+                } else {
+                    u16::from_le_bytes(pair)
+                }
+            })
+            .collect();
+        String::from_utf16(&units).map_err(|_| "the file is not valid UTF-16 text".to_string())
+    };
+    match bytes {
+        [0xFF, 0xFE, rest @ ..] => utf16(rest, false),
+        [0xFE, 0xFF, rest @ ..] => utf16(rest, true),
+        _ => String::from_utf8(bytes.to_vec())
+            .map_err(|_| "the file is not UTF-8 text: save it as UTF-8".to_string()),
+    }
+}
 
 /// Default port of the legacy connector.
 pub const DEFAULT_PORT: u16 = 8443;
