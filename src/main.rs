@@ -1,1 +1,147 @@
-fn main() {}
+//! The `wsconnector` binary: parse flags, load the configuration, set up
+//! logging, then run the daemon or a maintenance subcommand. Everything else
+//! lives in the library.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::Parser;
+use wsconnector::cli::{CertAction, Cli, Command};
+use wsconnector::config::{self, ConfigSource, Loaded, Mode};
+use wsconnector::{app, logging, peer, tls};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        None | Some(Command::Run) => run(cli.config.as_deref()),
+        Some(Command::CheckConfig { file }) => check_config(file.as_deref().or(cli.config.as_deref())),
+        Some(Command::Cert {
+            action: CertAction::Create { dir },
+        }) => cert_create(cli.config.as_deref(), dir),
+    }
+}
+
+fn load(explicit: Option<&Path>) -> Result<Loaded, ExitCode> {
+    config::discover(explicit).map_err(|e| {
+        eprintln!("wsconnector: {e}");
+        ExitCode::from(2)
+    })
+}
+
+fn check_config(file: Option<&Path>) -> ExitCode {
+    let loaded = match load(file) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    match &loaded.config.source {
+        ConfigSource::File(p) => println!("# {} is valid", p.display()),
+        ConfigSource::Embedded => println!("# no config.xml found: embedded defaults"),
+    }
+    print!("{}", config::describe(&loaded.config));
+    for w in &loaded.warnings {
+        println!("warning: {w}");
+    }
+    println!("# {} warning(s)", loaded.warnings.len());
+    ExitCode::SUCCESS
+}
+
+fn cert_create(config_file: Option<&Path>, dir: Option<PathBuf>) -> ExitCode {
+    let dir = match dir {
+        Some(d) => d,
+        None => {
+            // `certs/` beside the config file in use, else beside the executable.
+            let base = match load(config_file) {
+                Ok(Loaded {
+                    config: config::Config { source: ConfigSource::File(p), .. },
+                    ..
+                }) => p.parent().map(Path::to_path_buf),
+                Ok(_) => std::env::current_exe()
+                    .ok()
+                    .and_then(|e| e.parent().map(Path::to_path_buf)),
+                Err(code) => return code,
+            };
+            base.unwrap_or_default().join("certs")
+        }
+    };
+    match tls::cert::create(&dir, &tls::cert::CreateOptions::default()) {
+        Ok(created) => {
+            println!("{}", created.instructions());
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("wsconnector: cert create: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(explicit: Option<&Path>) -> ExitCode {
+    let loaded = match load(explicit) {
+        Ok(l) => l,
+        Err(code) => return code,
+    };
+    if loaded.config.mode == Mode::Service {
+        eprintln!("wsconnector: Mode = service is not available yet; use single-user");
+        return ExitCode::from(2);
+    }
+    let _log_guard = match logging::init(&loaded.config.log) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("wsconnector: logging: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    for w in &loaded.warnings {
+        tracing::warn!("config: {w}");
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("wsconnector: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let daemon = match app::start(loaded.config, peer::system()).await {
+            Ok(d) => d,
+            Err(e) => {
+                tracing::error!("cannot start: {e}");
+                eprintln!("wsconnector: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        println!("{}", daemon.banner());
+        tracing::info!("{}", daemon.banner());
+        let stop = daemon.shutdown_token();
+        tokio::spawn(async move {
+            wait_for_signal().await;
+            tracing::info!("stop signal received");
+            stop.cancel();
+        });
+        daemon.wait().await;
+        ExitCode::SUCCESS
+    })
+}
+
+/// Ctrl-C everywhere, SIGTERM too on Unix (systemd, `kill`).
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}
