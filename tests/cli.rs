@@ -1,6 +1,9 @@
 //! The real binary: --version, check-config, start/stop on SIGTERM, a taken
 //! port, and the embedded defaults.
 
+#[path = "support/skip.rs"]
+mod skip;
+
 use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, TcpListener};
 use std::process::{Child, Command, Stdio};
@@ -119,8 +122,7 @@ fn a_taken_port_fails_naming_the_address() {
 #[test]
 fn starts_on_embedded_defaults_without_a_config_file() {
     if TcpListener::bind((Ipv4Addr::LOCALHOST, 8443)).is_err() || TcpListener::bind(("::1", 8443)).is_err() {
-        println!("SKIPPED: embedded-defaults start: port 8443 is in use on this machine");
-        eprintln!("SKIPPED: embedded-defaults start: port 8443 is in use on this machine");
+        skip::skipped("embedded-defaults start", "port 8443 is in use on this machine");
         return;
     }
     let home = tempfile::tempdir().unwrap();

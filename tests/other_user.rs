@@ -3,6 +3,8 @@
 //! create the user; otherwise prints a loud SKIPPED line.
 
 mod common;
+#[path = "support/skip.rs"]
+mod skip;
 
 use std::process::Command;
 
@@ -60,8 +62,7 @@ async fn status_as_other(addr: std::net::SocketAddr, request: String) -> String 
 #[tokio::test]
 async fn other_os_user_is_refused_unless_allowed() {
     if let Err(why) = ensure_other_user() {
-        println!("SKIPPED: second-OS-user handshake test: {why}");
-        eprintln!("SKIPPED: second-OS-user handshake test: {why}");
+        skip::skipped("second-OS-user handshake test", &why);
         return;
     }
     for allow in [false, true] {

@@ -2,6 +2,9 @@
 //! and IPv6, a made-up 4-tuple, a client started as a second OS user (when
 //! running as root), and a rough cost per lookup.
 
+#[path = "support/skip.rs"]
+mod skip;
+
 use std::io;
 use std::net::SocketAddr;
 
@@ -207,13 +210,13 @@ mod linux {
     #[test]
     fn second_os_user_is_identified() {
         if let Some(reason) = second_user_unavailable() {
-            println!("SKIPPED: second-OS-user peer test: {reason}");
+            skip::skipped("second-OS-user peer test", &reason.to_string());
             return;
         }
         let other_uid = match ensure_other_user() {
             Ok(uid) => uid,
             Err(reason) => {
-                println!("SKIPPED: second-OS-user peer test: {reason}");
+                skip::skipped("second-OS-user peer test", &reason.to_string());
                 return;
             }
         };

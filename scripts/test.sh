@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Installs what the tests need and runs every test, printing each stage's
+# wall time. CI runs exactly this (.ci/run). Stages that cannot run here say
+# SKIPPED loudly; they never pass silently.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+export CARGO_TERM_COLOR=never
+# Tests append one line per skipped check here; printed at the end.
+export WSC_SKIP_LOG="${WSC_SKIP_LOG:-$PWD/target/skipped.txt}"
+mkdir -p target
+: > "$WSC_SKIP_LOG"
+
+stage_start=0
+stage() {
+  stage_start=$(date +%s)
+  echo
+  echo "=== stage: $1"
+}
+stage_end() {
+  echo "=== stage done: $1 ($(( $(date +%s) - stage_start )) s)"
+}
+run_start=$(date +%s)
+
+stage "prerequisites"
+# Debian packages the tests use: setpriv (util-linux) and useradd (passwd)
+# for the second-OS-user tests, procps for ps. Installed only when missing.
+need=()
+command -v setpriv >/dev/null || need+=(util-linux)
+command -v useradd >/dev/null || need+=(passwd)
+command -v ps >/dev/null || need+=(procps)
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+  else
+    echo "SKIPPED: installing ${need[*]}: not root (tests that need them will report SKIPPED)"
+  fi
+fi
+rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
+rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+stage_end "prerequisites"
+
+stage "format (cargo fmt --check)"
+cargo fmt --all -- --check
+stage_end "format"
+
+stage "lint (cargo clippy -D warnings)"
+cargo clippy --all-targets --locked -- -D warnings
+stage_end "lint"
+
+stage "build tests"
+cargo test --locked --no-run
+stage_end "build tests"
+
+stage "tests (cargo test)"
+cargo test --locked
+stage_end "tests"
+
+echo
+if [ -s "$WSC_SKIP_LOG" ]; then
+  echo "!!! SKIPPED checks in this run:"
+  sed 's/^/!!! SKIPPED: /' "$WSC_SKIP_LOG"
+fi
+echo "=== all stages passed in $(( $(date +%s) - run_start )) s"
