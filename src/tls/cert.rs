@@ -73,7 +73,7 @@ pub enum CertError {
     #[error("cannot build the PKCS#12 file: {0}")]
     Pkcs12(String),
     /// The operating system's random generator failed.
-    #[error("no randomness for the .pfx password: {0}")]
+    #[error("the system random generator failed: {0}")]
     Random(getrandom::Error),
     /// A file to write already exists and `force` was not given.
     #[error("{} already exists: choose another folder, or use --force to replace it", .0.display())]
@@ -311,7 +311,7 @@ fn generate_for(opts: &CreateOptions, leaf_names: &[SanType]) -> Result<Generate
         .valid_from
         .unwrap_or(now - Duration::minutes(CLOCK_SKEW_MINUTES));
     let not_after = not_before + Duration::days(i64::from(opts.validity_days));
-    let ca_common_name = ca_common_name(&host_name(), now);
+    let ca_common_name = ca_common_name(&host_name(), now, &random_id()?);
 
     // The CA: may sign end-entity certificates only (path length 0), only
     // for the loopback names.
@@ -381,11 +381,13 @@ fn host_name() -> String {
     whoami::fallible::hostname().unwrap_or_else(|_| "unknown host".to_string())
 }
 
-/// `wsconnector local CA (<host>, <date time> UTC)`, the host shortened so the
-/// whole name stays within 64 characters.
-fn ca_common_name(host: &str, now: OffsetDateTime) -> String {
-    let when = format_utc(now);
-    let fixed = format!("wsconnector local CA (, {when})");
+/// `wsconnector local CA (<host>, <date>, <id>)`, the host shortened so the
+/// whole name stays within 64 characters. The random id keeps two CAs made on
+/// the same machine and day apart: clients pick a trust anchor by name first,
+/// so two trusted CAs with one name would make one of them fail.
+fn ca_common_name(host: &str, now: OffsetDateTime, id: &str) -> String {
+    let date = &format_utc(now)[..10];
+    let fixed = format!("wsconnector local CA (, {date}, {id})");
     let room = MAX_COMMON_NAME_CHARS.saturating_sub(fixed.chars().count());
     let host: String = if host.chars().count() > room {
         host.chars()
@@ -395,7 +397,14 @@ fn ca_common_name(host: &str, now: OffsetDateTime) -> String {
     } else {
         host.to_string()
     };
-    format!("wsconnector local CA ({host}, {when})")
+    format!("wsconnector local CA ({host}, {date}, {id})")
+}
+
+/// Six random hex digits.
+fn random_id() -> Result<String, CertError> {
+    let mut bytes = [0u8; 3];
+    getrandom::fill(&mut bytes).map_err(CertError::Random)?;
+    Ok(bytes.iter().map(|b| format!("{b:02X}")).collect())
 }
 
 /// A random password from [`PASSWORD_ALPHABET`], without modulo bias.
@@ -597,14 +606,12 @@ mod tests {
     #[test]
     fn ca_name_names_the_host_and_fits_in_64_characters() {
         let now = OffsetDateTime::UNIX_EPOCH;
-        let short = ca_common_name("agent-pc", now);
-        assert_eq!(
-            short,
-            "wsconnector local CA (agent-pc, 1970-01-01 00:00 UTC)"
-        );
-        let long = ca_common_name(&"h".repeat(200), now);
+        let short = ca_common_name("agent-pc", now, "0A1B2C");
+        assert_eq!(short, "wsconnector local CA (agent-pc, 1970-01-01, 0A1B2C)");
+        let long = ca_common_name(&"h".repeat(200), now, "0A1B2C");
         assert_eq!(long.chars().count(), MAX_COMMON_NAME_CHARS);
-        assert!(long.ends_with("~, 1970-01-01 00:00 UTC)"), "{long}");
+        assert!(long.ends_with("~, 1970-01-01, 0A1B2C)"), "{long}");
+        assert_ne!(random_id().unwrap(), random_id().unwrap());
     }
 
     #[test]
