@@ -220,7 +220,13 @@ fn garbage_and_key_only_files_are_not_certificates() {
     let created = create(dir.path());
     let garbage = dir.path().join("garbage.pfx");
     std::fs::write(&garbage, b"this is not a certificate at all\x00\x01\x02").unwrap();
-    for path in [garbage, created.key_path.clone()] {
+    let der = dir.path().join("localhost.cer");
+    std::fs::write(
+        &der,
+        tls_cert_der(&std::fs::read(&created.chain_path).unwrap()),
+    )
+    .unwrap();
+    for path in [garbage, created.key_path.clone(), der] {
         let err = load_err(&TlsConfig {
             certificate_path: path.clone(),
             key_path: None,
@@ -672,4 +678,148 @@ fn openssl_agrees_when_available() {
         "-nokeys",
     ]);
     assert_eq!(p12.matches("BEGIN CERTIFICATE").count(), 2, "{p12}");
+}
+
+/// Serve HTTPS on `ip:0` until the test ends: every request gets a small page
+/// with `marker`. `None` when the address family is unavailable here.
+async fn https_server(
+    config: Arc<rustls::ServerConfig>,
+    ip: &str,
+    marker: &'static str,
+) -> Option<SocketAddr> {
+    let listener = TcpListener::bind((ip, 0)).await.ok()?;
+    let addr = listener.local_addr().unwrap();
+    let acceptor = TlsAcceptor::from(config);
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                return;
+            };
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(tcp).await else {
+                    return;
+                };
+                let mut head = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match tls.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => head.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let body = format!("<html><body>{marker}</body></html>");
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: {}\r\n\
+                     Connection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = tls.write_all(response.as_bytes()).await;
+                let _ = tls.shutdown().await;
+            });
+        }
+    });
+    Some(addr)
+}
+
+/// What headless Chromium renders for `url` with `home` as its HOME (where it
+/// finds the NSS database it trusts).
+async fn chromium_dom(chromium: &Path, home: &Path, url: &str) -> String {
+    let profile = tempfile::tempdir().unwrap();
+    let child = tokio::process::Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .args(["--dump-dom", url])
+        .env("HOME", home)
+        .kill_on_drop(true)
+        .output();
+    let out = tokio::time::timeout(std::time::Duration::from_secs(90), child)
+        .await
+        .expect("chromium did not finish within 90 s")
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A browser, not only rustls, accepts the name-constrained CA and the leaf:
+/// Chromium with the CA in its NSS database loads pages from our rustls
+/// configuration at localhost, 127.0.0.1 and [::1]; without the CA it does
+/// not. Skipped when `chromium` or `certutil` (libnss3-tools) is missing.
+#[tokio::test]
+async fn chromium_trusting_the_ca_loads_pages_when_available() {
+    let chromium = ["/usr/bin/chromium", "/usr/bin/chromium-browser"]
+        .into_iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists());
+    let certutil_ok = std::process::Command::new("certutil")
+        .arg("-H")
+        .output()
+        .is_ok();
+    let Some(chromium) = chromium.filter(|_| certutil_ok) else {
+        eprintln!("chromium or certutil not installed: skipping");
+        return;
+    };
+    const MARKER: &str = "wsconnector-tls-ok";
+    let dir = tempfile::tempdir().unwrap();
+    let created = create(&dir.path().join("certs"));
+    let server = tls::server_config(&pfx(&created, PASSWORD)).unwrap();
+
+    let trusting_home = dir.path().join("home-trusting");
+    let other_home = dir.path().join("home-other");
+    for (home, trust) in [(&trusting_home, true), (&other_home, false)] {
+        let db = home.join(".pki/nssdb");
+        std::fs::create_dir_all(&db).unwrap();
+        let db = format!("sql:{}", db.display());
+        let status = std::process::Command::new("certutil")
+            .args(["-d", &db, "-N", "--empty-password"])
+            .status()
+            .unwrap();
+        assert!(status.success());
+        if trust {
+            let status = std::process::Command::new("certutil")
+                .args([
+                    "-d",
+                    &db,
+                    "-A",
+                    "-t",
+                    "C,,",
+                    "-n",
+                    "wsconnector test CA",
+                    "-i",
+                ])
+                .arg(&created.ca_path)
+                .status()
+                .unwrap();
+            assert!(status.success());
+        }
+    }
+
+    let v4 = https_server(server.clone(), "127.0.0.1", MARKER)
+        .await
+        .unwrap();
+    let mut urls = vec![
+        format!("https://localhost:{}/", v4.port()),
+        format!("https://127.0.0.1:{}/", v4.port()),
+    ];
+    match https_server(server.clone(), "::1", MARKER).await {
+        Some(v6) => urls.push(format!("https://[::1]:{}/", v6.port())),
+        None => eprintln!("no IPv6 loopback: skipping [::1]"),
+    }
+    for url in &urls {
+        let dom = chromium_dom(&chromium, &trusting_home, url).await;
+        assert!(dom.contains(MARKER), "{url} with the CA trusted:\n{dom}");
+        let dom = chromium_dom(&chromium, &other_home, url).await;
+        assert!(
+            !dom.contains(MARKER) && dom.contains("ERR_CERT_AUTHORITY_INVALID"),
+            "{url} without the CA must fail as untrusted:\n{dom}"
+        );
+    }
 }

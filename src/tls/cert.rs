@@ -228,8 +228,9 @@ impl Created {
              \x20 {KEY_FILE:<20} server private key (PEM)\n\n"
         ));
         out.push_str(&format!(
-            "The CA \"{}\" can only vouch for localhost, 127.0.0.1 and ::1 (name constraints),\n\
-             and its private key was never written anywhere: it cannot sign anything else.\n\
+            "The CA \"{}\"\n\
+             can only vouch for localhost, 127.0.0.1 and ::1 (name constraints), and its\n\
+             private key was never written anywhere: it cannot sign anything else.\n\
              Keep the .pfx and .key private; never commit them.\n\n",
             self.ca_common_name
         ));

@@ -400,9 +400,16 @@ fn read_pkcs12(
     use p12_keystore::error::Error as P12Error;
 
     if !looks_like_pkcs12(data) {
+        let detail = if x509_parser::parse_x509_certificate(data).is_ok() {
+            // A binary .cer/.der holds no key; say how to get a usable file.
+            "it is a DER certificate without its private key: use a .pfx, or convert it \
+             to PEM (openssl x509 -inform der -in FILE -out FILE.pem) and set Key-path"
+        } else {
+            "neither PEM text nor a PKCS#12 structure"
+        };
         return Err(TlsError::NotACertificate {
             path: path.to_path_buf(),
-            detail: "neither PEM text nor a PKCS#12 structure".to_string(),
+            detail: detail.to_string(),
         });
     }
     let store = p12_keystore::KeyStore::from_pkcs12(
