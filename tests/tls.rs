@@ -448,7 +448,7 @@ fn existing_files_are_kept_unless_forced() {
     // The generated password opens the new .pfx.
     assert!(second.password_generated);
     assert_eq!(second.pfx_password.0.len(), 20);
-    tls::load(&pfx(&second, &second.pfx_password.0)).unwrap();
+    tls::load(&second.tls_config()).unwrap();
 }
 
 #[test]

@@ -26,7 +26,7 @@ use rustls::pki_types::CertificateDer;
 use time::{Duration, OffsetDateTime};
 
 use super::load::format_utc;
-use crate::config::Secret;
+use crate::config::{Secret, TlsConfig};
 
 /// Default and maximum validity of the server certificate, in days. 825 is
 /// the longest Apple platforms accept for a TLS server certificate, even one
@@ -205,6 +205,16 @@ pub struct Created {
 }
 
 impl Created {
+    /// The settings that load the written .pfx (what step 2 of the
+    /// instructions puts in config.xml); handy for tests of the server.
+    pub fn tls_config(&self) -> TlsConfig {
+        TlsConfig {
+            certificate_path: self.pfx_path.clone(),
+            key_path: None,
+            password: self.pfx_password.clone(),
+        }
+    }
+
     /// The text `wsconnector cert create` prints: the files, how to trust the
     /// CA, and the config.xml lines. Contains the password only if generated.
     pub fn instructions(&self) -> String {
