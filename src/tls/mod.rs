@@ -1,14 +1,18 @@
 //! TLS for WSS: loading the server certificate (PEM or PKCS#12) into a
-//! rustls configuration, and `cert create` (see `cert`).
+//! rustls configuration (`load`), and `wsconnector cert create` (`cert`).
+//!
+//! INTERFACE CONTRACT (used by main and the server; keep these signatures):
+//! - `server_config(&TlsConfig) -> Result<Arc<rustls::ServerConfig>, TlsError>`:
+//!   TLS 1.2 and 1.3 (ring), no client auth, ALPN `http/1.1`; warnings
+//!   (expiry within 30 days, ...) are logged. `load` returns them instead.
+//! - `cert::create(&Path, &CreateOptions) -> Result<Created, CertError>`;
+//!   `Created::instructions()` is what the CLI prints.
+//! - `cert::generate(&CreateOptions) -> Result<GeneratedCerts, CertError>`:
+//!   the same certificates in memory, for tests of other modules.
 
-// TEMPORARY stub, replaced on merge.
-/// TLS error.
-#[derive(Debug, thiserror::Error)]
-#[error("tls not built yet")]
-pub struct TlsError;
-/// Server config.
-pub fn server_config(
-    _tls: &crate::config::TlsConfig,
-) -> Result<std::sync::Arc<rustls::ServerConfig>, TlsError> {
-    Err(TlsError)
-}
+pub mod cert;
+mod load;
+
+pub use load::{
+    format_utc, load, load_at, server_config, LoadedCertificate, TlsError, EXPIRY_WARNING_DAYS,
+};
