@@ -43,5 +43,8 @@ pub enum CertAction {
         /// Output folder; defaults to `certs/` beside the config file.
         #[arg(long, value_name = "DIR")]
         dir: Option<PathBuf>,
+        /// Replace existing certificate files (renewal).
+        #[arg(long)]
+        force: bool,
     },
 }

@@ -14,10 +14,12 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         None | Some(Command::Run) => run(cli.config.as_deref()),
-        Some(Command::CheckConfig { file }) => check_config(file.as_deref().or(cli.config.as_deref())),
+        Some(Command::CheckConfig { file }) => {
+            check_config(file.as_deref().or(cli.config.as_deref()))
+        }
         Some(Command::Cert {
-            action: CertAction::Create { dir },
-        }) => cert_create(cli.config.as_deref(), dir),
+            action: CertAction::Create { dir, force },
+        }) => cert_create(cli.config.as_deref(), dir, force),
     }
 }
 
@@ -38,21 +40,51 @@ fn check_config(file: Option<&Path>) -> ExitCode {
         ConfigSource::Embedded => println!("# no config.xml found: embedded defaults"),
     }
     print!("{}", config::describe(&loaded.config));
-    for w in &loaded.warnings {
+    let mut warnings = loaded.warnings.clone();
+    let mut failed = false;
+    if let (config::SocketType::Wss, Some(tls_cfg)) =
+        (loaded.config.socket_type, &loaded.config.tls)
+    {
+        // The certificate is part of the configuration: check it the way
+        // the daemon will load it.
+        match tls::load(tls_cfg) {
+            Ok(cert) => {
+                println!(
+                    "# certificate: {} (valid until {})",
+                    cert.subject,
+                    tls::format_utc(cert.not_after)
+                );
+                warnings.extend(cert.warnings);
+            }
+            Err(e) => {
+                eprintln!("wsconnector: {e}");
+                failed = true;
+            }
+        }
+    }
+    for w in &warnings {
         println!("warning: {w}");
     }
-    println!("# {} warning(s)", loaded.warnings.len());
-    ExitCode::SUCCESS
+    println!("# {} warning(s)", warnings.len());
+    if failed {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    }
 }
 
-fn cert_create(config_file: Option<&Path>, dir: Option<PathBuf>) -> ExitCode {
+fn cert_create(config_file: Option<&Path>, dir: Option<PathBuf>, force: bool) -> ExitCode {
     let dir = match dir {
         Some(d) => d,
         None => {
             // `certs/` beside the config file in use, else beside the executable.
             let base = match load(config_file) {
                 Ok(Loaded {
-                    config: config::Config { source: ConfigSource::File(p), .. },
+                    config:
+                        config::Config {
+                            source: ConfigSource::File(p),
+                            ..
+                        },
                     ..
                 }) => p.parent().map(Path::to_path_buf),
                 Ok(_) => std::env::current_exe()
@@ -63,7 +95,11 @@ fn cert_create(config_file: Option<&Path>, dir: Option<PathBuf>) -> ExitCode {
             base.unwrap_or_default().join("certs")
         }
     };
-    match tls::cert::create(&dir, &tls::cert::CreateOptions::default()) {
+    let opts = tls::cert::CreateOptions {
+        force,
+        ..Default::default()
+    };
+    match tls::cert::create(&dir, &opts) {
         Ok(created) => {
             println!("{}", created.instructions());
             ExitCode::SUCCESS
@@ -94,7 +130,10 @@ fn run(explicit: Option<&Path>) -> ExitCode {
     for w in &loaded.warnings {
         tracing::warn!("config: {w}");
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("wsconnector: cannot start the async runtime: {e}");

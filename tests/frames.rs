@@ -65,7 +65,9 @@ async fn oversized_message_is_closed_with_1009() {
     .await;
     let mut ws = ws_connect(v4(&d), &host(&d), None).await;
     next_json(&mut ws).await; // hello
-    ws.send(Message::Text("x".repeat(4096).into())).await.unwrap();
+    ws.send(Message::Text("x".repeat(4096).into()))
+        .await
+        .unwrap();
     let (code, reason) = close_frame(&mut ws).await.expect("a close frame");
     assert_eq!(code, 1009, "{reason}");
     // Other clients are not affected.
@@ -94,7 +96,9 @@ async fn unmasked_frames_are_closed_with_1002() {
 async fn invalid_utf8_is_closed_with_1007() {
     let d = start_with(|_| {}).await;
     let mut s = raw_ws(&d).await;
-    s.write_all(&frame(0x81, &[0xff, 0xfe, 0x41])).await.unwrap();
+    s.write_all(&frame(0x81, &[0xff, 0xfe, 0x41]))
+        .await
+        .unwrap();
     assert_eq!(read_close_code(&mut s).await, 1007);
 }
 
@@ -103,7 +107,9 @@ async fn binary_frames_are_closed_with_1003() {
     let d = start_with(|_| {}).await;
     let mut ws = ws_connect(v4(&d), &host(&d), None).await;
     next_json(&mut ws).await;
-    ws.send(Message::Binary(vec![1, 2, 3].into())).await.unwrap();
+    ws.send(Message::Binary(vec![1, 2, 3].into()))
+        .await
+        .unwrap();
     assert_eq!(close_frame(&mut ws).await.unwrap().0, 1003);
 }
 
@@ -134,7 +140,9 @@ async fn silent_connection_is_closed_after_the_handshake_timeout() {
 async fn slowloris_head_is_closed_after_the_handshake_timeout() {
     let d = start_with(|c| c.timers.handshake = Duration::from_millis(150)).await;
     let mut s = TcpStream::connect(v4(&d)).await.unwrap();
-    s.write_all(b"GET /health HTTP/1.1\r\nHost: loc").await.unwrap();
+    s.write_all(b"GET /health HTTP/1.1\r\nHost: loc")
+        .await
+        .unwrap();
     assert!(closed_by_server(&mut s).await);
 }
 
@@ -170,13 +178,21 @@ async fn a_request_cancels_the_hello_timeout() {
     .await;
     let mut ws = ws_connect(v4(&d), &host(&d), None).await;
     next_json(&mut ws).await;
-    send_json(&mut ws, serde_json::json!({"action": "getVersion", "requestId": 1})).await;
+    send_json(
+        &mut ws,
+        serde_json::json!({"action": "getVersion", "requestId": 1}),
+    )
+    .await;
     assert_eq!(next_json(&mut ws).await["requestId"], 1);
     // Well past the hello timeout the connection still answers (pings are
     // answered by the client library while it reads).
     let until = Instant::now() + Duration::from_millis(400);
     while Instant::now() < until {
-        send_json(&mut ws, serde_json::json!({"action": "getVersion", "requestId": 2})).await;
+        send_json(
+            &mut ws,
+            serde_json::json!({"action": "getVersion", "requestId": 2}),
+        )
+        .await;
         assert_eq!(next_json(&mut ws).await["requestId"], 2);
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
@@ -200,7 +216,12 @@ async fn peer_that_never_answers_pings_is_closed() {
 async fn shutdown_sends_stopping_service_then_1001_and_drains() {
     let d = start_with(|_| {}).await;
     let mut a = ws_connect(v4(&d), &host(&d), None).await;
-    let mut b = ws_connect(v6(&d), &format!("[::1]:{}", d.port), Some("https://crm.example.com")).await;
+    let mut b = ws_connect(
+        v6(&d),
+        &format!("[::1]:{}", d.port),
+        Some("https://crm.example.com"),
+    )
+    .await;
     next_json(&mut a).await;
     next_json(&mut b).await;
     d.shutdown();

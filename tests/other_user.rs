@@ -18,24 +18,47 @@ fn ensure_other_user() -> Result<(), String> {
         return Err("not running as root (cannot create a second OS user)".into());
     }
     for tool in ["useradd", "setpriv", "bash"] {
-        if Command::new("sh").args(["-c", &format!("command -v {tool}")]).output().map(|o| !o.status.success()).unwrap_or(true) {
+        if Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .map(|o| !o.status.success())
+            .unwrap_or(true)
+        {
             return Err(format!("{tool} is not installed"));
         }
     }
-    let exists = Command::new("id").arg(OTHER).output().map(|o| o.status.success()).unwrap_or(false);
+    let exists = Command::new("id")
+        .arg(OTHER)
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
     if !exists {
-        let out = Command::new("useradd").args(["-M", "-s", "/usr/sbin/nologin", OTHER]).output().map_err(|e| e.to_string())?;
+        let out = Command::new("useradd")
+            .args(["-M", "-s", "/usr/sbin/nologin", OTHER])
+            .output()
+            .map_err(|e| e.to_string())?;
         // Another test binary may have created it meanwhile.
-        let now = Command::new("id").arg(OTHER).output().map(|o| o.status.success()).unwrap_or(false);
+        let now = Command::new("id")
+            .arg(OTHER)
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
         if !now {
-            return Err(format!("useradd failed: {}", String::from_utf8_lossy(&out.stderr)));
+            return Err(format!(
+                "useradd failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            ));
         }
     }
     Ok(())
 }
 
 fn nix_is_root() -> bool {
-    Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false)
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false)
 }
 
 /// Send one HTTP request as the other user; returns the status line.
@@ -44,12 +67,17 @@ async fn status_as_other(addr: std::net::SocketAddr, request: String) -> String 
         std::net::SocketAddr::V4(a) => (a.ip().to_string(), a.port()),
         std::net::SocketAddr::V6(a) => (a.ip().to_string(), a.port()),
     };
-    let script = format!(
-        "exec 3<>/dev/tcp/{ip}/{port}; printf '%s' \"$REQ\" >&3; head -n 1 <&3"
-    );
+    let script = format!("exec 3<>/dev/tcp/{ip}/{port}; printf '%s' \"$REQ\" >&3; head -n 1 <&3");
     let out = tokio::task::spawn_blocking(move || {
         Command::new("setpriv")
-            .args([&format!("--reuid={OTHER}"), &format!("--regid={OTHER}"), "--clear-groups", "bash", "-c", &script])
+            .args([
+                &format!("--reuid={OTHER}"),
+                &format!("--regid={OTHER}"),
+                "--clear-groups",
+                "bash",
+                "-c",
+                &script,
+            ])
             .env("REQ", request)
             .output()
             .unwrap()
@@ -73,13 +101,36 @@ async fn other_os_user_is_refused_unless_allowed() {
                 d.port
             );
             let native = format!("GET /health HTTP/1.1\r\nHost: localhost:{}\r\n\r\n", d.port);
-            let upgrade = format!("{}\r\n\r\n", upgrade_head(&host(&d), &["Origin: https://crm.example.com"]).replace('\n', "\r\n"));
-            let expect_browser = if allow { "HTTP/1.1 200 OK" } else { "HTTP/1.1 403 Forbidden" };
-            assert_eq!(status_as_other(addr, browser).await, expect_browser, "allow={allow} {addr}");
-            let expect_upgrade = if allow { "HTTP/1.1 101 Switching Protocols" } else { "HTTP/1.1 403 Forbidden" };
-            assert_eq!(status_as_other(addr, upgrade).await, expect_upgrade, "allow={allow} {addr}");
+            let upgrade = format!(
+                "{}\r\n\r\n",
+                upgrade_head(&host(&d), &["Origin: https://crm.example.com"]).replace('\n', "\r\n")
+            );
+            let expect_browser = if allow {
+                "HTTP/1.1 200 OK"
+            } else {
+                "HTTP/1.1 403 Forbidden"
+            };
+            assert_eq!(
+                status_as_other(addr, browser).await,
+                expect_browser,
+                "allow={allow} {addr}"
+            );
+            let expect_upgrade = if allow {
+                "HTTP/1.1 101 Switching Protocols"
+            } else {
+                "HTTP/1.1 403 Forbidden"
+            };
+            assert_eq!(
+                status_as_other(addr, upgrade).await,
+                expect_upgrade,
+                "allow={allow} {addr}"
+            );
             // A native client (no Origin) must always be the same user.
-            assert_eq!(status_as_other(addr, native).await, "HTTP/1.1 403 Forbidden", "allow={allow} {addr}");
+            assert_eq!(
+                status_as_other(addr, native).await,
+                "HTTP/1.1 403 Forbidden",
+                "allow={allow} {addr}"
+            );
         }
         // The same requests from our own user pass.
         let r = raw_http(v4(&d), &format!("GET /health HTTP/1.1\nHost: {}", host(&d))).await;

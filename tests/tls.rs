@@ -4,6 +4,9 @@
 //! over loopback for every name a browser may use. Then every way loading can
 //! fail, and the properties of the generated certificates.
 
+#[path = "support/skip.rs"]
+mod skip;
+
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -82,7 +85,10 @@ async fn echo_server(config: Arc<rustls::ServerConfig>, ip: &str) -> Option<Sock
     let listener = match TcpListener::bind((ip, 0)).await {
         Ok(l) => l,
         Err(e) => {
-            eprintln!("skipping {ip}: cannot bind ({e})");
+            skip::skipped(
+                "TLS handshake on this address family",
+                &format!("cannot bind {ip}: {e}"),
+            );
             return None;
         }
     };
@@ -620,7 +626,10 @@ fn openssl_agrees_when_available() {
         .arg("version")
         .output()
     else {
-        eprintln!("openssl not installed: skipping");
+        skip::skipped(
+            "openssl cross-check of generated certificates",
+            "openssl is not installed",
+        );
         return;
     };
     assert!(version.status.success());
@@ -764,7 +773,10 @@ async fn chromium_trusting_the_ca_loads_pages_when_available() {
         .output()
         .is_ok();
     let Some(chromium) = chromium.filter(|_| certutil_ok) else {
-        eprintln!("chromium or certutil not installed: skipping");
+        skip::skipped(
+            "Chromium trusts the generated CA",
+            "chromium or certutil (libnss3-tools) is not installed",
+        );
         return;
     };
     const MARKER: &str = "wsconnector-tls-ok";
@@ -811,7 +823,7 @@ async fn chromium_trusting_the_ca_loads_pages_when_available() {
     ];
     match https_server(server.clone(), "::1", MARKER).await {
         Some(v6) => urls.push(format!("https://[::1]:{}/", v6.port())),
-        None => eprintln!("no IPv6 loopback: skipping [::1]"),
+        None => skip::skipped("Chromium over [::1]", "no IPv6 loopback"),
     }
     for url in &urls {
         let dom = chromium_dom(&chromium, &trusting_home, url).await;

@@ -8,7 +8,11 @@ pub fn skipped(what: &str, why: &str) {
     eprintln!("SKIPPED: {line}");
     if let Ok(path) = std::env::var("WSC_SKIP_LOG") {
         use std::io::Write;
-        if let Ok(mut f) = std::fs::OpenOptions::new().create(true).append(true).open(path) {
+        if let Ok(mut f) = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+        {
             let _ = writeln!(f, "{line}");
         }
     }
