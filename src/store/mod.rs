@@ -538,17 +538,28 @@ impl Store {
 
     /// Writes, all or nothing: `setContextVariable`, `setContextJSON` and
     /// `setAllJSON`. With `clear`, each named environment is cleared once
-    /// before any write (one `EnvironmentCleaned` each). Events follow in
-    /// request order.
+    /// before any write (one `EnvironmentCleaned` each, in request order);
+    /// then one `ContextChanged` per write, in request order.
+    ///
+    /// `environments` names environments concerned even without a write
+    /// (an empty `setAllJSON` entry with `clearData`); the environments of
+    /// `writes` are added in order.
     pub fn write(
         &mut self,
         conn: ConnId,
+        environments: &[String],
         writes: Vec<Write>,
         clear: bool,
         write: &VarFilter,
     ) -> Result<Commit, StoreError> {
         // Validate everything before changing anything.
         let mut order: Vec<String> = Vec::new();
+        for env in environments {
+            self.registered(conn, env)?;
+            if !order.contains(env) {
+                order.push(env.clone());
+            }
+        }
         for (env, name, value) in &writes {
             self.registered(conn, env)?;
             names::check_variable_name(name).map_err(|rule| StoreError::InvalidName {
@@ -584,12 +595,13 @@ impl Store {
 
         // Apply.
         let mut commit = Commit::default();
-        let mut cleared: BTreeSet<&str> = BTreeSet::new();
-        for (env, name, value) in writes.iter() {
-            if clear && cleared.insert(env.as_str()) {
+        if clear {
+            for env in &order {
                 self.drop_vars(env);
                 commit.notices.push(self.emit(env, conn, Change::Cleaned));
             }
+        }
+        for (env, name, value) in writes.iter() {
             let Some(e) = self.envs.get_mut(env) else {
                 continue;
             };

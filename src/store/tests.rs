@@ -25,7 +25,7 @@ fn store() -> Store {
 }
 
 fn set(s: &mut Store, c: ConnId, env: &str, name: &str, v: Value) -> Result<Commit, StoreError> {
-    s.write(c, vec![(env.into(), name.into(), v)], false, &all())
+    s.write(c, &[], vec![(env.into(), name.into(), v)], false, &all())
 }
 
 #[test]
@@ -74,6 +74,7 @@ fn writes_need_registration_and_valid_input() {
     let err = s
         .write(
             A,
+            &[],
             vec![("VOICE".into(), "ANI".into(), json!(1))],
             false,
             &filter,
@@ -83,6 +84,7 @@ fn writes_need_registration_and_valid_input() {
     assert!(s
         .write(
             A,
+            &[],
             vec![("VOICE".into(), "GEN_T2P".into(), json!(1))],
             false,
             &filter
@@ -149,7 +151,7 @@ fn bulk_write_is_atomic_and_ordered() {
         ),
         ("EMAIL".to_string(), "x".to_string(), json!({"no": 1})),
     ];
-    assert!(s.write(A, bad, false, &all()).is_err());
+    assert!(s.write(A, &[], bad, false, &all()).is_err());
     assert_eq!(s.environment("VOICE").unwrap().get("GEN_T2P"), None);
     assert_eq!(s.environment("VOICE").unwrap().seq, 1);
     let good = vec![
@@ -161,7 +163,7 @@ fn bulk_write_is_atomic_and_ordered() {
             json!("EvRinging"),
         ),
     ];
-    let commit = s.write(A, good, false, &all()).unwrap();
+    let commit = s.write(A, &[], good, false, &all()).unwrap();
     let seqs: Vec<(String, u64)> = commit
         .notices
         .iter()
@@ -187,7 +189,7 @@ fn clear_data_clears_each_environment_once_first() {
         ("VOICE".to_string(), "a".to_string(), json!(1)),
         ("VOICE".to_string(), "b".to_string(), json!(2)),
     ];
-    let commit = s.write(A, w, true, &all()).unwrap();
+    let commit = s.write(A, &[], w, true, &all()).unwrap();
     let kinds: Vec<&Change> = commit.notices.iter().map(|n| &n.event.change).collect();
     assert_eq!(kinds[0], &Change::Cleaned);
     assert_eq!(kinds.len(), 3);
@@ -195,6 +197,23 @@ fn clear_data_clears_each_environment_once_first() {
     assert_eq!(env.get("old"), None);
     assert_eq!(env.len(), 2);
     assert_eq!(s.total_variables(), 2);
+}
+
+#[test]
+fn clear_data_without_writes_still_clears() {
+    let mut s = store();
+    s.register(A, "VOICE", "t").unwrap();
+    set(&mut s, A, "VOICE", "old", json!(1)).unwrap();
+    let commit = s
+        .write(A, &["VOICE".to_string()], vec![], true, &all())
+        .unwrap();
+    assert_eq!(commit.notices.len(), 1);
+    assert_eq!(commit.notices[0].event.change, Change::Cleaned);
+    assert!(s.environment("VOICE").unwrap().is_empty());
+    let err = s
+        .write(A, &["EMAIL".to_string()], vec![], true, &all())
+        .unwrap_err();
+    assert_eq!(err.code(), ErrorCode::NotRegistered);
 }
 
 #[test]
@@ -485,7 +504,7 @@ proptest! {
                 Op::Set(c, e, v, x) => set(&mut s, conn(c), &env_name(e), &var_name(v), json!(x)).ok(),
                 Op::Bulk(c, w, b) => {
                     let w = w.into_iter().map(|(e, v, x)| (env_name(e), var_name(v), json!(x))).collect();
-                    s.write(conn(c), w, b, &all()).ok()
+                    s.write(conn(c), &[], w, b, &all()).ok()
                 }
                 Op::Remove(c, e, v) => s.remove_variable(conn(c), &env_name(e), &var_name(v), &all()).ok(),
                 Op::Clean(c, e) => s.clean(conn(c), &env_name(e), &all()).ok(),
