@@ -213,6 +213,11 @@ impl Session {
         }
     }
 
+    /// Messages waiting in the outbox (never more than `limits.outbox_messages`).
+    pub fn queued(&self) -> usize {
+        self.rx.len()
+    }
+
     /// The next message if one is ready now (tests and draining at shutdown).
     pub fn try_recv(&mut self) -> Option<Outgoing> {
         if let Some((code, reason)) = self.signal.get() {
