@@ -22,7 +22,9 @@
 //! - `Hub::connection_count(&self) -> usize`.
 //!
 //! Also: `Hub::with_clock` (tests control time), `Hub::close_with` (the
-//! connection task may ask for a close, e.g. 1008 for abuse).
+//! connection task may ask for a close, e.g. 1008 for abuse),
+//! `Session::try_recv` and `Session::queued`. The wire format is
+//! `crate::protocol`, documented in docs/protocol.md.
 
 mod dispatch;
 

@@ -485,9 +485,10 @@ fn execute(
             store.unsubscribe(id, &environment, &name)?;
             subscription_answer(store, environment, name, false)
         }
+        // Answered before the match, which needs the whole state mutably.
         Request::Resume { .. } => Err(Failure::new(
             ErrorCode::BadRequest,
-            "resume is handled above",
+            "internal error: resume reached the wrong handler; please report it",
         )),
     }
 }
