@@ -1049,3 +1049,103 @@ async fn session_recv_wakes_for_an_overflow_close() {
         "two replies, then the close ahead of the queued events: {msgs:?}"
     );
 }
+
+mod properties {
+    use super::*;
+    use proptest::prelude::*;
+    use std::collections::{BTreeMap, BTreeSet};
+
+    #[derive(Debug, Clone)]
+    enum Op {
+        Set(usize, u8, i64),
+        Bulk(usize, Vec<(u8, i64)>),
+        Remove(usize, u8),
+        Clean(usize),
+    }
+
+    fn op() -> impl Strategy<Value = Op> {
+        let c = 0usize..3;
+        prop_oneof![
+            5 => (c.clone(), 0u8..4, any::<i64>()).prop_map(|(c, v, x)| Op::Set(c, v, x)),
+            2 => (c.clone(), proptest::collection::vec((0u8..4, any::<i64>()), 1..4))
+                .prop_map(|(c, w)| Op::Bulk(c, w)),
+            1 => (c.clone(), 0u8..4).prop_map(|(c, v)| Op::Remove(c, v)),
+            1 => c.prop_map(Op::Clean),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(64))]
+        /// Three connections with the same clientName, subscribed to `*`,
+        /// write at random: each receives every other connection's events
+        /// exactly once, in seq order, never its own; together the events
+        /// have no gap and rebuild the store's state.
+        #[test]
+        fn events_in_order_without_echo_rebuild_the_store(ops in proptest::collection::vec(op(), 1..40)) {
+            let h = hub();
+            let mut clients: Vec<Client> = (0..3).map(|_| Client::open(&h, peer())).collect();
+            let mut own: Vec<BTreeSet<u64>> = vec![BTreeSet::new(); 3];
+            for c in clients.iter_mut() {
+                c.register("E", "same");
+                c.subscribe("E", "*", false);
+            }
+            for op in ops {
+                let (who, reply, events) = match op {
+                    Op::Set(c, v, x) => (c, clients[c].set("E", &format!("v{v}"), json!(x)), 1),
+                    Op::Bulk(c, w) => {
+                        let n = w.len() as u64;
+                        let data: Vec<Value> = w.iter().map(|(v, x)| json!({ format!("v{v}"): x })).collect();
+                        let r = clients[c].ok(json!({"action": "setContextJSON", "environment": "E", "data": data}));
+                        (c, r, n)
+                    }
+                    Op::Remove(c, v) => {
+                        let r = clients[c].ok(json!({"action": "removeItemFromEnvironment",
+                                                     "environment": "E", "name": format!("v{v}")}));
+                        let n = u64::from(r["data"]["removed"] == true);
+                        (c, r, n)
+                    }
+                    Op::Clean(c) => (c, clients[c].ok(json!({"action": "cleanEnvironment", "environment": "E"})), 1),
+                };
+                // The writer's events are the last `events` seqs before its reply.
+                let last = reply["seq"].as_u64().unwrap();
+                own[who].extend((last + 1 - events)..=last);
+            }
+            let truth = clients[0].get("E");
+            let mut all: BTreeMap<u64, Value> = BTreeMap::new();
+            for (i, c) in clients.iter_mut().enumerate() {
+                let evs = c.take_events();
+                let seqs: Vec<u64> = evs.iter().map(|e| e["seq"].as_u64().unwrap()).collect();
+                prop_assert!(seqs.windows(2).all(|w| w[0] < w[1]), "out of order: {:?}", seqs);
+                let others: BTreeSet<u64> = own
+                    .iter()
+                    .enumerate()
+                    .filter(|(j, _)| *j != i)
+                    .flat_map(|(_, s)| s.iter().copied())
+                    .collect();
+                prop_assert_eq!(seqs.len(), others.len(), "each event exactly once");
+                prop_assert_eq!(seqs.iter().copied().collect::<BTreeSet<u64>>(), others);
+                for e in evs {
+                    all.insert(e["seq"].as_u64().unwrap(), e);
+                }
+            }
+            // Every event reached someone: seqs 1..=n without a gap.
+            let n = all.len() as u64;
+            prop_assert!(all.keys().copied().eq(1..=n));
+            let mut rebuilt = serde_json::Map::new();
+            for e in all.values() {
+                let name = e["VarChanged"].as_str().unwrap_or_default().to_string();
+                match e["event"].as_str().unwrap() {
+                    "ContextChanged" => {
+                        rebuilt.insert(name, e["ValueChanged"].clone());
+                    }
+                    "VarRemoved" => {
+                        rebuilt.remove(&name);
+                    }
+                    "EnvironmentCleaned" => rebuilt.clear(),
+                    other => prop_assert!(false, "unexpected event {}", other),
+                }
+            }
+            prop_assert_eq!(Value::Object(rebuilt), truth);
+        }
+    }
+}
