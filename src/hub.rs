@@ -20,13 +20,30 @@
 //!   `Outgoing::Close` when the hub wants the connection closed (outbox
 //!   overflow: slow consumer).
 //! - `Hub::connection_count(&self) -> usize`.
+//!
+//! Also: `Hub::with_clock` (tests control time), `Hub::close_with` (the
+//! connection task may ask for a close, e.g. 1008 for abuse),
+//! `Session::try_recv` and `Session::queued`. The wire format is
+//! `crate::protocol`, documented in docs/protocol.md.
 
-use std::time::Duration;
+mod dispatch;
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use tokio::sync::{mpsc, Notify};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::config::{Capabilities, Limits, VarFilter};
 use crate::peer::OsUser;
+use crate::protocol::{EventName, Hello, StatusEvent, CLOSE_TOO_SLOW, PRODUCT, PROTOCOL_VERSION};
+use crate::store::Store;
+
+/// Most connections remembered per resume token (the owner and the ones it
+/// resumed), so a long chain of reconnects cannot grow without bound.
+const MAX_LINEAGE: usize = 32;
 
 /// Identifies one websocket connection for the life of the daemon.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -74,83 +91,352 @@ pub enum Outgoing {
     },
 }
 
-// ---- TEMPORARY minimal implementation, replaced by the real hub on merge ----
-use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use tokio::sync::mpsc;
+/// Where the hub reads the time (resume-token expiry); tests pass their own.
+pub type Clock = Arc<dyn Fn() -> Instant + Send + Sync>;
 
-/// The hub (temporary).
+/// The shared hub: cheap to clone, every clone sees the same state.
 #[derive(Clone)]
 pub struct Hub {
-    inner: Arc<Mutex<HashMap<ConnId, mpsc::Sender<Outgoing>>>>,
-    next: Arc<AtomicU64>,
-    settings: Arc<HubSettings>,
+    inner: Arc<Inner>,
 }
 
-/// One connection's outbox (temporary).
+impl std::fmt::Debug for Hub {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hub")
+            .field("connections", &self.connection_count())
+            .finish()
+    }
+}
+
+struct Inner {
+    settings: HubSettings,
+    clock: Clock,
+    /// The store and every connection's outbox sender behind ONE std mutex:
+    /// a change and every message it causes are pushed before the next
+    /// change starts, which is what gives each connection one global commit
+    /// order (and replays that come strictly before live events). The hub
+    /// does no I/O and never awaits, so a blocking mutex held briefly is
+    /// right; it is never held across `.await`.
+    state: Mutex<State>,
+}
+
+/// Everything behind the lock.
+struct State {
+    store: Store,
+    conns: HashMap<ConnId, Conn>,
+    tokens: HashMap<String, Token>,
+    next_id: u64,
+}
+
+/// The hub's side of one connection.
+struct Conn {
+    peer: PeerInfo,
+    /// Bounded outbox; `try_send` only, the hub never waits for a client.
+    tx: mpsc::Sender<Outgoing>,
+    signal: Arc<CloseSignal>,
+    /// The resume token announced in this connection's hello.
+    token: String,
+    /// Set once the connection must close: nothing more is queued for it.
+    dead: bool,
+}
+
+/// A resume token's identity.
+struct Token {
+    /// The connection the token was issued to.
+    owner: ConnId,
+    /// Connections whose writes count as "own" for this identity.
+    lineage: Vec<ConnId>,
+    /// When the owner closed; `None` while it is open.
+    closed_at: Option<Instant>,
+}
+
+/// How the hub tells a session to close ahead of its queued backlog.
+#[derive(Default)]
+struct CloseSignal {
+    /// The close to report; sticky once set.
+    close: Mutex<Option<(u16, String)>>,
+    /// Wakes `Session::recv` (stores a permit when nobody waits).
+    notify: Notify,
+}
+
+impl CloseSignal {
+    fn set(&self, code: u16, reason: String) {
+        let mut close = lock(&self.close);
+        if close.is_none() {
+            *close = Some((code, reason));
+        }
+        drop(close);
+        self.notify.notify_one();
+    }
+
+    fn get(&self) -> Option<(u16, String)> {
+        lock(&self.close).clone()
+    }
+}
+
+/// Locks a mutex, recovering from poisoning: a panic elsewhere must not take
+/// every connection down with it.
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// One connection's receiving end: the connection task sends what `recv` gives.
 pub struct Session {
-    /// The connection id.
+    /// The connection's id, for `Hub::handle` and `Hub::close`.
     pub id: ConnId,
     rx: mpsc::Receiver<Outgoing>,
+    signal: Arc<CloseSignal>,
+}
+
+impl std::fmt::Debug for Session {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Session").field("id", &self.id).finish()
+    }
 }
 
 impl Session {
-    /// The next message to send.
+    /// The next message to send. A close the hub asked for comes ahead of
+    /// any queued backlog and is repeated on every later call. Cancel-safe.
     pub async fn recv(&mut self) -> Outgoing {
-        self.rx.recv().await.unwrap_or(Outgoing::Close {
-            code: 1011,
-            reason: "hub gone".into(),
-        })
+        loop {
+            if let Some((code, reason)) = self.signal.get() {
+                return Outgoing::Close { code, reason };
+            }
+            tokio::select! {
+                biased;
+                () = self.signal.notify.notified() => continue,
+                msg = self.rx.recv() => {
+                    return msg.unwrap_or(Outgoing::Close {
+                        code: 1000,
+                        reason: "connection closed by the server".to_string(),
+                    });
+                }
+            }
+        }
+    }
+
+    /// Messages waiting in the outbox (never more than `limits.outbox_messages`).
+    pub fn queued(&self) -> usize {
+        self.rx.len()
+    }
+
+    /// The next message if one is ready now (tests and draining at shutdown).
+    pub fn try_recv(&mut self) -> Option<Outgoing> {
+        if let Some((code, reason)) = self.signal.get() {
+            return Some(Outgoing::Close { code, reason });
+        }
+        self.rx.try_recv().ok()
     }
 }
 
+/// Serializes a message once; the bytes are then shared by every recipient.
+pub(crate) fn to_text<T: Serialize>(value: &T) -> Utf8Bytes {
+    match serde_json::to_string(value) {
+        Ok(text) => Utf8Bytes::from(text),
+        Err(e) => {
+            // Our types hold only strings, numbers and string-keyed maps;
+            // this cannot happen, but a peer must still get valid JSON.
+            tracing::error!(error = %e, "cannot serialize a protocol message");
+            Utf8Bytes::from_static(
+                r#"{"type":"error","errorMessage":"internal serialization error"}"#,
+            )
+        }
+    }
+}
+
+/// 16 random bytes as 32 hex digits.
+fn new_token() -> String {
+    let mut bytes = [0u8; 16];
+    if let Err(e) = getrandom::fill(&mut bytes) {
+        // Fall back to the std hasher's random keys: weaker, still unguessable
+        // for another page, and the daemon keeps working.
+        tracing::warn!(error = %e, "OS random source failed; using a fallback for resume tokens");
+        use std::hash::{BuildHasher, Hasher};
+        for chunk in bytes.chunks_mut(8) {
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u128(Instant::now().elapsed().as_nanos());
+            chunk.copy_from_slice(&h.finish().to_le_bytes()[..chunk.len()]);
+        }
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn random_epoch_base() -> u64 {
+    let mut bytes = [0u8; 8];
+    if getrandom::fill(&mut bytes).is_err() {
+        // Time since the Unix epoch still differs between daemon starts.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64);
+        return (now & 0xFFFF_FFFF) << 20;
+    }
+    // 32 random bits, shifted so a million (re)creations fit below.
+    (u64::from_le_bytes(bytes) & 0xFFFF_FFFF) << 20
+}
+
 impl Hub {
-    /// New hub.
+    /// A hub with an empty store and a fresh epoch base, reading the system clock.
     pub fn new(settings: HubSettings) -> Hub {
+        Hub::with_clock(settings, Arc::new(Instant::now))
+    }
+
+    /// Like `new`, reading time from `clock` (tests move it forward).
+    pub fn with_clock(settings: HubSettings, clock: Clock) -> Hub {
+        let store = Store::new(settings.limits.clone(), random_epoch_base());
         Hub {
-            inner: Arc::default(),
-            next: Arc::new(AtomicU64::new(1)),
-            settings: Arc::new(settings),
+            inner: Arc::new(Inner {
+                settings,
+                clock,
+                state: Mutex::new(State {
+                    store,
+                    conns: HashMap::new(),
+                    tokens: HashMap::new(),
+                    next_id: 1,
+                }),
+            }),
         }
     }
-    /// Open a session.
+
+    /// The settings the hub was built with.
+    pub fn settings(&self) -> &HubSettings {
+        &self.inner.settings
+    }
+
+    /// Registers a connection; its hello is the first message of its session.
     pub fn open(&self, peer: PeerInfo) -> Session {
-        let id = ConnId(self.next.fetch_add(1, Ordering::Relaxed));
-        let (tx, rx) = mpsc::channel(self.settings.limits.outbox_messages);
-        let hello = serde_json::json!({"type":"hello","user": peer.os_user.name, "capabilities": peer.capabilities.names()});
-        let _ = tx.try_send(Outgoing::Text(hello.to_string().into()));
-        self.inner.lock().unwrap().insert(id, tx);
-        Session { id, rx }
+        let capacity = self.inner.settings.limits.outbox_messages.max(1);
+        let (tx, rx) = mpsc::channel(capacity);
+        let signal = Arc::new(CloseSignal::default());
+        let token = new_token();
+        let now = (self.inner.clock)();
+        let ttl = self.inner.settings.resume_token_ttl;
+        let mut st = lock(&self.inner.state);
+        st.tokens.retain(|_, t| {
+            t.closed_at
+                .is_none_or(|at| now.saturating_duration_since(at) < ttl)
+        });
+        let id = ConnId(st.next_id);
+        st.next_id += 1;
+        let hello = to_text(&Hello {
+            kind: "hello",
+            protocol: PROTOCOL_VERSION,
+            product: PRODUCT,
+            version: crate::VERSION,
+            capabilities: peer.capabilities.names(),
+            resume_token: &token,
+            user: &peer.os_user.name,
+            native: peer.origin.is_none(),
+            origin: peer.origin.as_deref(),
+        });
+        // The channel is new and holds at least one message: this cannot fail.
+        let _ = tx.try_send(Outgoing::Text(hello));
+        tracing::debug!(conn = id.0, origin = ?peer.origin, "session opened");
+        st.tokens.insert(
+            token.clone(),
+            Token {
+                owner: id,
+                lineage: vec![id],
+                closed_at: None,
+            },
+        );
+        st.store.connect(id);
+        st.conns.insert(
+            id,
+            Conn {
+                peer,
+                tx,
+                signal: signal.clone(),
+                token,
+                dead: false,
+            },
+        );
+        Session { id, rx, signal }
     }
-    /// Handle a frame.
+
+    /// One inbound text frame from `id`: exactly one reply to it, events to others.
     pub fn handle(&self, id: ConnId, text: &str) {
-        let reply = match serde_json::from_str::<serde_json::Value>(text) {
-            Ok(v) => {
-                serde_json::json!({"type":"reply","result":"SUCCESS","requestId": v.get("requestId"), "echo": v})
-            }
-            Err(e) => {
-                serde_json::json!({"type":"reply","result":"FAILURE","errorCode":"bad_request","errorMessage": e.to_string()})
-            }
-        };
-        if let Some(tx) = self.inner.lock().unwrap().get(&id) {
-            let _ = tx.try_send(Outgoing::Text(reply.to_string().into()));
+        // Parsing needs no lock.
+        let parsed = dispatch::parse(text);
+        let now = (self.inner.clock)();
+        let mut st = lock(&self.inner.state);
+        match st.conns.get(&id) {
+            Some(conn) if !conn.dead => {}
+            _ => return,
         }
+        dispatch::run(&self.inner.settings, &mut st, id, parsed, now);
     }
-    /// Close.
+
+    /// The connection ended: drop its registrations and subscriptions (never
+    /// data); its resume token stays valid for `resume_token_ttl`.
     pub fn close(&self, id: ConnId) {
-        self.inner.lock().unwrap().remove(&id);
+        let now = (self.inner.clock)();
+        let mut st = lock(&self.inner.state);
+        if let Some(conn) = st.conns.remove(&id) {
+            if let Some(token) = st.tokens.get_mut(&conn.token) {
+                if token.owner == id {
+                    token.closed_at = Some(now);
+                }
+            }
+            tracing::debug!(conn = id.0, "session closed");
+        }
+        st.store.disconnect(id);
     }
-    /// Status to all.
-    pub fn server_status(&self, status: &str) {
-        let ev =
-            serde_json::json!({"type":"event","event":"ServerStatus","status":status}).to_string();
-        for tx in self.inner.lock().unwrap().values() {
-            let _ = tx.try_send(Outgoing::Text(ev.clone().into()));
+
+    /// Asks connection `id` to close with `code` and `reason`: its session
+    /// reports the close ahead of anything queued, and nothing more is queued.
+    pub fn close_with(&self, id: ConnId, code: u16, reason: &str) {
+        let mut st = lock(&self.inner.state);
+        if let Some(conn) = st.conns.get_mut(&id) {
+            conn.dead = true;
+            conn.signal.set(code, reason.to_string());
         }
     }
-    /// Count.
+
+    /// A `ServerStatus` event (e.g. `stopping-service`) to every open connection.
+    pub fn server_status(&self, status: &str) {
+        let text = to_text(&StatusEvent {
+            kind: "event",
+            event: EventName::ServerStatus,
+            status,
+        });
+        let mut st = lock(&self.inner.state);
+        let ids: Vec<ConnId> = st.conns.keys().copied().collect();
+        for id in ids {
+            push(&mut st.conns, id, Outgoing::Text(text.clone()));
+        }
+    }
+
+    /// Open connections (until their task calls `close`).
     pub fn connection_count(&self) -> usize {
-        self.inner.lock().unwrap().len()
+        lock(&self.inner.state).conns.len()
+    }
+}
+
+/// Queues `msg` for `id` without ever waiting. A full outbox marks the
+/// connection dead and asks it to close (slow consumer); a dead or gone
+/// connection gets nothing more.
+fn push(conns: &mut HashMap<ConnId, Conn>, id: ConnId, msg: Outgoing) {
+    let Some(conn) = conns.get_mut(&id) else {
+        return;
+    };
+    if conn.dead {
+        return;
+    }
+    match conn.tx.try_send(msg) {
+        Ok(()) => {}
+        Err(mpsc::error::TrySendError::Full(_)) => {
+            conn.dead = true;
+            let capacity = conn.tx.max_capacity();
+            tracing::info!(
+                conn = id.0,
+                capacity,
+                "closing a connection that does not read its messages"
+            );
+            conn.signal.set(
+                CLOSE_TOO_SLOW,
+                format!("too slow: {capacity} messages waiting; reconnect and resume"),
+            );
+        }
+        Err(mpsc::error::TrySendError::Closed(_)) => conn.dead = true,
     }
 }

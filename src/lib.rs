@@ -24,7 +24,9 @@ pub mod config;
 pub mod hub;
 pub mod logging;
 pub mod peer;
+pub mod protocol;
 pub mod server;
+pub mod store;
 pub mod tls;
 
 /// Product version, as `getVersion` and the hello report it.
