@@ -210,13 +210,13 @@ mod linux {
     #[test]
     fn second_os_user_is_identified() {
         if let Some(reason) = second_user_unavailable() {
-            skip::skipped("second-OS-user peer test", &reason.to_string());
+            crate::skip::skipped("second-OS-user peer test", &reason.to_string());
             return;
         }
         let other_uid = match ensure_other_user() {
             Ok(uid) => uid,
             Err(reason) => {
-                skip::skipped("second-OS-user peer test", &reason.to_string());
+                crate::skip::skipped("second-OS-user peer test", &reason.to_string());
                 return;
             }
         };
