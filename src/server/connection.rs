@@ -70,7 +70,13 @@ where
         write: admitted.write.clone(),
     });
     let id = session.id;
-    tracing::info!(conn = id.0, "websocket connected");
+    tracing::info!(
+        conn = id.0,
+        peer_user = %admitted.user.name,
+        daemon_user = %state.me.name,
+        capabilities = ?admitted.capabilities.names(),
+        "websocket connected"
+    );
     let end = drive(&mut ws, &mut session, &state).await;
     hub.close(id);
     match end {
