@@ -29,6 +29,9 @@ need=()
 command -v setpriv >/dev/null || need+=(util-linux)
 command -v useradd >/dev/null || need+=(passwd)
 command -v ps >/dev/null || need+=(procps)
+# The Windows build is cross-checked with mingw's linker tools (ring's build
+# script needs the C compiler).
+command -v x86_64-w64-mingw32-gcc >/dev/null || need+=(gcc-mingw-w64-x86-64)
 if [ ${#need[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ]; then
     apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
@@ -38,6 +41,7 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 rustup component list --installed 2>/dev/null | grep -q '^clippy' || rustup component add clippy
 rustup component list --installed 2>/dev/null | grep -q '^rustfmt' || rustup component add rustfmt
+rustup target list --installed 2>/dev/null | grep -q '^x86_64-pc-windows-gnu' || rustup target add x86_64-pc-windows-gnu || true
 stage_end "prerequisites"
 
 stage "format (cargo fmt --check)"
@@ -47,6 +51,15 @@ stage_end "format"
 stage "lint (cargo clippy -D warnings)"
 cargo clippy --all-targets --locked -- -D warnings
 stage_end "lint"
+
+stage "lint for Windows (cargo clippy --target x86_64-pc-windows-gnu)"
+if rustup target list --installed 2>/dev/null | grep -q '^x86_64-pc-windows-gnu' && command -v x86_64-w64-mingw32-gcc >/dev/null; then
+  cargo clippy --target x86_64-pc-windows-gnu --all-targets --locked -- -D warnings
+else
+  echo "SKIPPED: Windows cross-lint: the x86_64-pc-windows-gnu target or mingw-w64 is not installed"
+  echo "Windows cross-lint: target or mingw-w64 not installed" >> "$WSC_SKIP_LOG"
+fi
+stage_end "lint for Windows"
 
 stage "build tests"
 cargo test --locked --no-run
