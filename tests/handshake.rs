@@ -251,26 +251,50 @@ async fn compression_offers_are_not_negotiated() {
     let d = start_with(|_| {}).await;
     let r = raw_http(
         v4(&d),
-        &upgrade_head(&host(&d), &["Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits"]),
+        &upgrade_head(
+            &host(&d),
+            &["Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits"],
+        ),
     )
     .await;
     assert_eq!(r.status, 101);
     assert_eq!(r.header("sec-websocket-extensions"), None);
-    assert_eq!(r.header("sec-websocket-accept"), Some("s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
+    assert_eq!(
+        r.header("sec-websocket-accept"),
+        Some("s3pPLMBiTxaQ9kYGzzhZRbK+xOo=")
+    );
 }
 
 #[tokio::test]
 async fn legacy_bare_host_allows_http_and_https_on_default_ports() {
     let xml = "<configuration><appSettings><add key=\"Socket-port\" value=\"0\"/><add key=\"AllowedHosts\" value=\"crm.example.org\"/></appSettings></configuration>";
-    let loaded = wsconnector::config::parse_str(xml, wsconnector::config::ConfigSource::Embedded).unwrap();
-    assert!(loaded.warnings.iter().any(|w| w.contains("crm.example.org")), "{:?}", loaded.warnings);
+    let loaded =
+        wsconnector::config::parse_str(xml, wsconnector::config::ConfigSource::Embedded).unwrap();
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .any(|w| w.contains("crm.example.org")),
+        "{:?}",
+        loaded.warnings
+    );
     let d = start(loaded.config).await;
     let h = host(&d);
     for ok in ["http://crm.example.org", "https://crm.example.org"] {
         let mut ws = ws_connect(v4(&d), &h, Some(ok)).await;
         assert_eq!(next_json(&mut ws).await["origin"], ok);
     }
-    for bad in ["https://crm.example.org:8443", "https://x.crm.example.org", "http://crm.example.org.evil.net"] {
-        assert_eq!(raw_http(v4(&d), &upgrade_head(&h, &[&format!("Origin: {bad}")])).await.status, 403, "{bad}");
+    for bad in [
+        "https://crm.example.org:8443",
+        "https://x.crm.example.org",
+        "http://crm.example.org.evil.net",
+    ] {
+        assert_eq!(
+            raw_http(v4(&d), &upgrade_head(&h, &[&format!("Origin: {bad}")]))
+                .await
+                .status,
+            403,
+            "{bad}"
+        );
     }
 }

@@ -203,6 +203,10 @@ where
                 Some(Err(e)) => return close_for(&e),
                 Some(Ok(Message::Text(text))) => {
                     got_request = true;
+                    if state.config.log.log_values {
+                        // Customer data: only when Log-values asks for it.
+                        tracing::debug!(conn = session.id.0, request = text.as_str(), "request text");
+                    }
                     state.hub.handle(session.id, text.as_str());
                 }
                 Some(Ok(Message::Binary(_))) => {
