@@ -37,15 +37,18 @@ describe('handshake guard in Chromium', () => {
   });
 
   after(async () => {
-    await context?.close();
-    await browser?.close();
-    await allowed?.close();
-    await foreign?.close();
-    if (daemon) {
-      const exit = await daemon.stop();
-      assert.deepEqual(exit, { code: 0, signal: null }, `daemon exit after SIGTERM; log:\n${daemon.log()}`);
+    try {
+      await context?.close();
+      await browser?.close();
+      await allowed?.close();
+      await foreign?.close();
+      if (daemon) {
+        const exit = await daemon.stop();
+        assert.deepEqual(exit, { code: 0, signal: null }, `daemon exit after SIGTERM; log:\n${daemon.log()}`);
+      }
+    } finally {
+      removeDir(dir);
     }
-    removeDir(dir);
   });
 
   function assertHello(hello, origin) {

@@ -30,14 +30,17 @@ describe('protocol across two Chromium tabs', () => {
   });
 
   after(async () => {
-    await context?.close();
-    await browser?.close();
-    await pages?.close();
-    if (daemon) {
-      const exit = await daemon.stop();
-      assert.deepEqual(exit, { code: 0, signal: null }, `daemon exit after SIGTERM; log:\n${daemon.log()}`);
+    try {
+      await context?.close();
+      await browser?.close();
+      await pages?.close();
+      if (daemon) {
+        const exit = await daemon.stop();
+        assert.deepEqual(exit, { code: 0, signal: null }, `daemon exit after SIGTERM; log:\n${daemon.log()}`);
+      }
+    } finally {
+      removeDir(dir);
     }
-    removeDir(dir);
   });
 
   test('2. tab B hears tab A\'s typed writes as ContextChanged; A never hears its own', async () => {

@@ -44,13 +44,16 @@ describe('WSS with a local CA in Chromium', () => {
   });
 
   after(async () => {
-    for (const b of browsers) await b.close();
-    await pages?.close();
-    if (daemon) {
-      const exit = await daemon.stop();
-      assert.deepEqual(exit, { code: 0, signal: null }, `daemon exit after SIGTERM; log:\n${daemon.log()}`);
+    try {
+      for (const b of browsers) await b.close();
+      await pages?.close();
+      if (daemon) {
+        const exit = await daemon.stop();
+        assert.deepEqual(exit, { code: 0, signal: null }, `daemon exit after SIGTERM; log:\n${daemon.log()}`);
+      }
+    } finally {
+      removeDir(dir);
     }
-    removeDir(dir);
   });
 
   async function clientIn(home) {

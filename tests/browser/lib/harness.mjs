@@ -43,7 +43,7 @@ export const CHROMIUM_ARGS = [
   '--disable-sync',
 ];
 
-/** A fresh temporary directory, removed by the returned cleanup. */
+/** A fresh temporary directory (remove it with `removeDir`). */
 export function tempDir(prefix) {
   return mkdtempSync(path.join(os.tmpdir(), `wsc-browser-${prefix}-`));
 }
@@ -68,6 +68,13 @@ export function withTimeout(p, what, ms = DEADLINE_MS) {
   return Promise.race([p, timeout]).finally(() => clearTimeout(t));
 }
 
+// Daemons still running if this process ends abruptly (a crash, an uncaught
+// error): killed on exit so no run leaves one behind.
+const live = new Set();
+process.on('exit', () => {
+  for (const child of live) child.kill('SIGKILL');
+});
+
 const BANNER = /^wsconnector \S+ listening on (wss?):\/\/127\.0\.0\.1:(\d+) and wss?:\/\/\[::1\]:(\d+) \(config .*\)$/;
 
 /**
@@ -89,9 +96,17 @@ export async function startDaemon(dir, settings) {
   let stdout = '';
   let stderr = '';
   let exit = null;
+  live.add(child);
   const exited = new Promise((resolve) => {
     child.on('exit', (code, signal) => {
+      live.delete(child);
       exit = { code, signal };
+      resolve(exit);
+    });
+    // Spawning failed (e.g. not executable): no 'exit' follows.
+    child.on('error', (error) => {
+      live.delete(child);
+      exit = { error: error.message };
       resolve(exit);
     });
   });
@@ -262,7 +277,7 @@ export function createCerts(dir) {
  * when given, or is empty.
  */
 export function nssHome(dir, caPem) {
-  const home = path.join(dir, caPem ? 'home-trusting' : 'home-empty');
+  const home = mkdtempSync(path.join(dir, caPem ? 'home-trusting-' : 'home-empty-'));
   const db = path.join(home, '.pki', 'nssdb');
   mkdirSync(db, { recursive: true });
   execFileSync('certutil', ['-d', `sql:${db}`, '-N', '--empty-password'], { stdio: 'pipe' });
@@ -276,5 +291,5 @@ export function nssHome(dir, caPem) {
 
 /** Removes a temp dir (best effort: a failed test must still report its own error). */
 export function removeDir(dir) {
-  rmSync(dir, { recursive: true, force: true });
+  if (dir) rmSync(dir, { recursive: true, force: true });
 }
