@@ -69,6 +69,10 @@ stage "tests (cargo test)"
 cargo test --locked
 stage_end "tests"
 
+stage "browser tests (Chromium, scripts/test-browser.sh)"
+./scripts/test-browser.sh
+stage_end "browser tests"
+
 echo
 if [ -s "$WSC_SKIP_LOG" ]; then
   echo "!!! SKIPPED checks in this run:"
