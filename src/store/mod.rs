@@ -756,19 +756,7 @@ impl Store {
         name: &str,
         values: bool,
     ) -> Result<(), StoreError> {
-        self.registered(conn, env)?;
-        if name != ALL_VARIABLES {
-            names::check_variable_name(name).map_err(|rule| StoreError::InvalidName {
-                what: "variable",
-                name: name.to_string(),
-                rule,
-            })?;
-        }
-        if let Some(reg) = self
-            .conns
-            .get_mut(&conn)
-            .and_then(|c| c.registrations.get_mut(env))
-        {
+        if let Some(reg) = self.subscription_target(conn, env, name)? {
             reg.subscriptions.insert(name.to_string(), values);
         }
         Ok(())
@@ -777,6 +765,24 @@ impl Store {
     /// `setNotificationsOff`: drop the subscription to `name`; `*` drops every
     /// subscription in the environment.
     pub fn unsubscribe(&mut self, conn: ConnId, env: &str, name: &str) -> Result<(), StoreError> {
+        if let Some(reg) = self.subscription_target(conn, env, name)? {
+            if name == ALL_VARIABLES {
+                reg.subscriptions.clear();
+            } else {
+                reg.subscriptions.remove(name);
+            }
+        }
+        Ok(())
+    }
+
+    /// The registration a (un)subscribe of `name` (a variable or `*`) applies
+    /// to, after checking the registration and the name.
+    fn subscription_target(
+        &mut self,
+        conn: ConnId,
+        env: &str,
+        name: &str,
+    ) -> Result<Option<&mut Registration>, StoreError> {
         self.registered(conn, env)?;
         if name != ALL_VARIABLES {
             names::check_variable_name(name).map_err(|rule| StoreError::InvalidName {
@@ -785,18 +791,10 @@ impl Store {
                 rule,
             })?;
         }
-        if let Some(reg) = self
+        Ok(self
             .conns
             .get_mut(&conn)
-            .and_then(|c| c.registrations.get_mut(env))
-        {
-            if name == ALL_VARIABLES {
-                reg.subscriptions.clear();
-            } else {
-                reg.subscriptions.remove(name);
-            }
-        }
-        Ok(())
+            .and_then(|c| c.registrations.get_mut(env)))
     }
 
     /// Whether `conn` is interested in `change` of `env`: `Some(values)` when
