@@ -66,12 +66,20 @@ cargo test --locked --no-run
 stage_end "build tests"
 
 stage "tests (cargo test)"
-cargo test --locked
+cargo test --locked --all-targets 2>&1 | tee target/cargo-test.log
 stage_end "tests"
 
 stage "browser tests (Chromium, scripts/test-browser.sh)"
-./scripts/test-browser.sh
+./scripts/test-browser.sh 2>&1 | tee target/browser-test.log
 stage_end "browser tests"
+
+# One closing line over every runner: cargo's "test result:" lines and node's
+# "pass N" / "fail N" summary.
+sum_cargo() { grep -E '^test result:' target/cargo-test.log | sed -E "s/.* ([0-9]+) $1.*/\1/" | awk '{s+=$1} END {print s+0}'; }
+sum_node() { grep -E "^[^ ]+ $1 [0-9]+$" target/browser-test.log | awk '{s+=$3} END {print s+0}'; }
+passed=$(( $(sum_cargo passed) + $(sum_node pass) ))
+failed=$(( $(sum_cargo failed) + $(sum_node fail) ))
+skipped=$(grep -c . "$WSC_SKIP_LOG" || true)
 
 echo
 if [ -s "$WSC_SKIP_LOG" ]; then
@@ -79,3 +87,4 @@ if [ -s "$WSC_SKIP_LOG" ]; then
   sed 's/^/!!! SKIPPED: /' "$WSC_SKIP_LOG"
 fi
 echo "=== all stages passed in $(( $(date +%s) - run_start )) s"
+echo "tests: ${passed} passed, ${failed} failed, ${skipped} skipped"
