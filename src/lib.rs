@@ -24,6 +24,7 @@ pub mod config;
 pub mod hub;
 pub mod logging;
 pub mod peer;
+pub mod platform;
 pub mod protocol;
 pub mod server;
 pub mod store;
