@@ -1,5 +1,6 @@
 //! The handshake guard over real sockets: every refusal with its HTTP status,
-//! /health with CORS and the private-network preflight, 404/405/426, and
+//! /health with CORS and the private-network preflight, 404/405/426 (a plain
+//! `GET /` is the demo page), and
 //! both loopback families.
 
 mod common;
@@ -96,9 +97,10 @@ async fn routes_404_405_426() {
         .status,
         405
     );
+    // A plain GET / is the demo page (tests/assets.rs), not a 426.
     let r = raw_http(v4(&d), &format!("GET / HTTP/1.1\nHost: {h}")).await;
-    assert_eq!(r.status, 426);
-    assert_eq!(r.header("upgrade"), Some("websocket"));
+    assert_eq!(r.status, 200);
+    assert_eq!(r.header("content-type"), Some("text/html; charset=utf-8"));
     let r = raw_http(
         v4(&d),
         &upgrade_head(&h, &[]).replace("Version: 13", "Version: 8"),

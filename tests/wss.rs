@@ -1,7 +1,8 @@
 //! WSS end to end through the daemon: certificates made by `cert create`
 //! (PEM and .pfx), a websocket client over TLS that trusts only the generated
-//! CA, on both loopback families; a wrong password stops the start with a
-//! clear error, in-process and through the binary.
+//! CA, on both loopback families; plain HTTP on the WSS port gets `/health`
+//! only; a wrong password stops the start with a clear error, in-process and
+//! through the binary.
 
 mod common;
 
@@ -87,15 +88,74 @@ async fn check_serves(tls: TlsConfig, created: &Created) {
     assert_eq!(hello["type"], "hello");
     let hello = wss_hello(v6(&d), "::1", &format!("[::1]:{port}"), &connector).await;
     assert_eq!(hello["type"], "hello");
-    // Plain HTTP on the TLS port gets nothing useful.
-    let mut s = TcpStream::connect(v4(&d)).await.unwrap();
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    s.write_all(format!("GET /health HTTP/1.1\r\nHost: localhost:{port}\r\n\r\n").as_bytes())
+    plain_http_on_the_wss_port(&d).await;
+}
+
+/// Plain HTTP on a WSS port: `/health` answers (so a page can tell "certificate
+/// not trusted" from "daemon not running"), behind the same guard and CORS;
+/// everything else, the websocket upgrade included, is a 400 naming https/wss.
+async fn plain_http_on_the_wss_port(d: &wsconnector::app::Daemon) {
+    let port = d.port;
+    for addr in [v4(d), v6(d)] {
+        let r = raw_http(
+            addr,
+            &format!(
+                "GET /health HTTP/1.1\nHost: localhost:{port}\nOrigin: https://crm.example.com"
+            ),
+        )
+        .await;
+        assert_eq!(r.status, 200, "{}", r.body);
+        assert!(r.body.contains("\"status\":\"ok\""), "{}", r.body);
+        assert_eq!(
+            r.header("access-control-allow-origin"),
+            Some("https://crm.example.com")
+        );
+        let r = raw_http(
+            addr,
+            &format!(
+                "OPTIONS /health HTTP/1.1\nHost: 127.0.0.1:{port}\nOrigin: https://crm.example.com\nAccess-Control-Request-Method: GET\nAccess-Control-Request-Private-Network: true"
+            ),
+        )
+        .await;
+        assert_eq!(r.status, 204);
+        assert_eq!(
+            r.header("access-control-allow-private-network"),
+            Some("true")
+        );
+    }
+    // The same guard: a foreign origin or Host is refused.
+    let r = raw_http(
+        v4(d),
+        &format!("GET /health HTTP/1.1\nHost: localhost:{port}\nOrigin: https://evil.example.net"),
+    )
+    .await;
+    assert_eq!(r.status, 403);
+    let r = raw_http(v4(d), "GET /health HTTP/1.1\nHost: evil.example.net").await;
+    assert_eq!(r.status, 403);
+    // Anything else over plain HTTP says to use TLS.
+    for head in [
+        format!("GET / HTTP/1.1\nHost: localhost:{port}"),
+        format!("GET /connector.js HTTP/1.1\nHost: localhost:{port}"),
+        upgrade_head(&format!("localhost:{port}"), &[]),
+        upgrade_head(
+            &format!("localhost:{port}"),
+            &["Origin: https://crm.example.com"],
+        ),
+    ] {
+        let r = raw_http(v4(d), &head).await;
+        assert_eq!(r.status, 400, "{head}");
+        assert!(
+            r.body.contains("https://") && r.body.contains("wss://"),
+            "{}",
+            r.body
+        );
+        assert_eq!(r.header("upgrade"), None);
+    }
+    // A plain websocket client cannot connect either.
+    let err = try_ws_connect(v4(d), &format!("localhost:{port}"), None)
         .await
-        .unwrap();
-    let mut buf = Vec::new();
-    let _ = tokio::time::timeout(DEADLINE, s.read_to_end(&mut buf)).await;
-    assert!(!String::from_utf8_lossy(&buf).contains("\"status\":\"ok\""));
+        .expect_err("no websocket over plain HTTP on a WSS port");
+    assert!(err.to_string().contains("400"), "{err}");
 }
 
 #[tokio::test]

@@ -1,5 +1,6 @@
 //! One accepted TCP connection before it becomes a websocket: the peer
-//! identity lookup, the TLS handshake, and the HTTP/1.1 service with its
+//! identity lookup, on a WSS port the first-byte sniff (TLS, or plain HTTP
+//! for `/health` only), the TLS handshake, and the HTTP/1.1 service with its
 //! handshake deadline and idle timeout.
 
 use std::net::SocketAddr;
@@ -20,6 +21,10 @@ use super::ServerState;
 const MAX_HEADERS: usize = 64;
 /// Largest request head we buffer, in bytes (hyper's minimum is 8 KiB).
 const MAX_HEAD_BYTES: usize = 16 * 1024;
+/// The first byte of every TLS connection: a handshake record
+/// (RFC 8446 §5.1, `ContentType.handshake`). An HTTP request starts with a
+/// letter, so one byte tells them apart.
+const TLS_HANDSHAKE_RECORD: u8 = 0x16;
 
 /// Per-TCP-connection facts the HTTP service needs.
 pub struct TcpContext {
@@ -31,6 +36,10 @@ pub struct TcpContext {
     pub state: Arc<ServerState>,
     /// Where websocket tasks are spawned so shutdown waits for them.
     pub tracker: TaskTracker,
+    /// A plain-HTTP client on a WSS port: only `/health` is served, so
+    /// `connector.js` can tell an untrusted certificate from a daemon that
+    /// is not running.
+    pub plain_on_tls: bool,
     /// When this connection must next see a request, or be closed.
     /// A std mutex: held for one assignment, never across `.await`.
     pub deadline: Mutex<Instant>,
@@ -84,24 +93,60 @@ pub async fn serve_tcp(
             Err(e) => tracing::warn!(error = %e, "peer identity unknown: requests will be refused"),
         }
         let handshake_deadline = Instant::now() + state.config.timers.handshake;
+        let plain_on_tls = match &state.tls {
+            None => false,
+            Some(_) => match sniff(&stream, handshake_deadline).await {
+                Some(first) => first != TLS_HANDSHAKE_RECORD,
+                None => return,
+            },
+        };
         let cx = Arc::new(TcpContext {
             peer,
             owner,
             state: state.clone(),
             tracker,
+            plain_on_tls,
             deadline: Mutex::new(handshake_deadline),
         });
         match &state.tls {
-            Some(acceptor) => match timeout_at(handshake_deadline, acceptor.accept(stream)).await {
-                Ok(Ok(tls)) => serve_http(TokioIo::new(tls), cx).await,
-                Ok(Err(e)) => tracing::info!(error = %e, "TLS handshake failed (is the certificate trusted by the client?)"),
-                Err(_) => tracing::info!("TLS handshake not completed in time: closed"),
-            },
+            Some(acceptor) if !plain_on_tls => {
+                match timeout_at(handshake_deadline, acceptor.accept(stream)).await {
+                    Ok(Ok(tls)) => serve_http(TokioIo::new(tls), cx).await,
+                    Ok(Err(e)) => tracing::info!(error = %e, "TLS handshake failed (is the certificate trusted by the client?)"),
+                    Err(_) => tracing::info!("TLS handshake not completed in time: closed"),
+                }
+            }
+            Some(_) => {
+                tracing::debug!("plain HTTP on the WSS port: only /health is served");
+                serve_http(TokioIo::new(stream), cx).await
+            }
             None => serve_http(TokioIo::new(stream), cx).await,
         }
     }
     .instrument(span)
     .await
+}
+
+/// The first byte the client sent, without consuming it; `None` when the
+/// client closed or sent nothing before `deadline` (then the connection is
+/// dropped, as a stalled TLS handshake would be).
+async fn sniff(stream: &TcpStream, deadline: Instant) -> Option<u8> {
+    let mut first = [0u8; 1];
+    match timeout_at(deadline, stream.peek(&mut first)).await {
+        Ok(Ok(1)) => Some(first[0]),
+        Ok(Ok(_)) => {
+            tracing::debug!("closed before sending anything");
+            None
+        }
+        Ok(Err(e)) => {
+            tracing::debug!(error = %e, "connection gone before its first byte");
+            None
+        }
+        Err(_) => {
+            tracing::info!("nothing received in time: closed");
+            None
+        }
+    }
 }
 
 async fn serve_http<I>(io: TokioIo<I>, cx: Arc<TcpContext>)

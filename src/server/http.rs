@@ -1,6 +1,9 @@
 //! The HTTP routes of the one port: the guard on every request, `GET /health`
-//! with CORS for allowed origins, the websocket upgrade at `/`, 426 for a
-//! plain `GET /`, 404 elsewhere.
+//! with CORS for allowed origins, the websocket upgrade at `/`, the embedded
+//! files of `server::assets` (the demo page at a plain `GET /`, the connector
+//! library at `/connector.js` and `/connector.mjs`), 404 elsewhere. On a WSS
+//! port a client that spoke plain HTTP (see `server::accept`) gets `/health`
+//! only, so a page can tell "certificate not trusted" from "not running".
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -9,7 +12,7 @@ use bytes::Bytes;
 use http::header::{
     ACCESS_CONTROL_ALLOW_HEADERS, ACCESS_CONTROL_ALLOW_METHODS, ACCESS_CONTROL_ALLOW_ORIGIN,
     ACCESS_CONTROL_MAX_AGE, CACHE_CONTROL, CONNECTION, CONTENT_TYPE, SEC_WEBSOCKET_ACCEPT,
-    SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION, UPGRADE, VARY, X_CONTENT_TYPE_OPTIONS,
+    SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION, UPGRADE, VARY,
 };
 use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
 use http_body_util::Full;
@@ -21,6 +24,7 @@ use tokio_tungstenite::WebSocketStream;
 use tracing::Instrument;
 
 use super::accept::TcpContext;
+use super::assets;
 use super::guard::{self, Admitted, GuardContext};
 use super::{connection, ServerState, PRODUCT, PROTOCOL_VERSION};
 
@@ -39,9 +43,14 @@ fn text(status: StatusCode, body: impl Into<String>) -> HttpResponse {
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    h.insert(X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    assets::security_headers(h);
     r
 }
+
+/// What a plain-HTTP client on a WSS port gets for anything but `/health`.
+const PLAIN_ON_TLS: &str = "wsconnector: this port speaks TLS: use https:// or wss:// \
+     (over plain HTTP only GET /health is answered, to tell a daemon whose certificate \
+     the browser does not trust from one that is not running)";
 
 /// Every HTTP request of a connection comes here.
 pub async fn handle(
@@ -71,14 +80,39 @@ pub async fn handle(
             return Ok(text(refusal.status(), format!("refused: {refusal}")));
         }
     };
-    let response = match (req.uri().path(), req.method()) {
-        ("/", &Method::GET) => upgrade(req, admitted, cx.clone()),
-        ("/health", &Method::GET) => health(&admitted),
-        ("/health", &Method::OPTIONS) => preflight(req.headers(), &admitted),
-        ("/" | "/health", _) => text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed"),
+    let path = req.uri().path();
+    let asset = assets::find(path);
+    let response = match (path, req.method(), asset) {
+        ("/health", &Method::GET, _) => health(&admitted),
+        ("/health", &Method::OPTIONS, _) => preflight(req.headers(), &admitted),
+        _ if cx.plain_on_tls => text(StatusCode::BAD_REQUEST, PLAIN_ON_TLS),
+        ("/", &Method::GET, _) if wants_websocket(req.headers()) => {
+            upgrade(req, admitted, cx.clone())
+        }
+        (_, &Method::GET, Some(a)) => file(a, req.headers(), false, &admitted),
+        (_, &Method::HEAD, Some(a)) => file(a, req.headers(), true, &admitted),
+        ("/health", _, _) | (_, _, Some(_)) => {
+            text(StatusCode::METHOD_NOT_ALLOWED, "method not allowed")
+        }
         _ => text(StatusCode::NOT_FOUND, "not found"),
     };
     Ok(response)
+}
+
+/// An embedded file. The connector library is fetched cross-origin by CRM
+/// pages: a classic `<script src>` needs no CORS, but a module script (and
+/// `fetch`) is a CORS request, so the admitted origin is echoed.
+fn file(
+    asset: &assets::Asset,
+    headers: &HeaderMap,
+    head: bool,
+    admitted: &Admitted,
+) -> HttpResponse {
+    let mut r = asset.respond(headers, head);
+    if asset.cross_origin {
+        cors(&mut r, admitted);
+    }
+    r
 }
 
 fn cors(r: &mut HttpResponse, admitted: &Admitted) {
@@ -174,19 +208,15 @@ pub fn ws_config(state: &ServerState) -> WebSocketConfig {
         .accept_unmasked_frames(false)
 }
 
+/// A websocket handshake (`Connection: Upgrade`, `Upgrade: websocket`), as
+/// opposed to a browser loading the demo page.
+fn wants_websocket(headers: &HeaderMap) -> bool {
+    header_has_token(headers, CONNECTION, "upgrade")
+        && header_has_token(headers, UPGRADE, "websocket")
+}
+
 fn upgrade(req: Request<Incoming>, admitted: Admitted, cx: Arc<TcpContext>) -> HttpResponse {
     let headers = req.headers();
-    let wants_ws = header_has_token(headers, CONNECTION, "upgrade")
-        && header_has_token(headers, UPGRADE, "websocket");
-    if !wants_ws {
-        let mut r = text(
-            StatusCode::UPGRADE_REQUIRED,
-            "wsconnector: this is a websocket endpoint; connect with ws:// or wss:// (GET /health tells whether the daemon runs)",
-        );
-        r.headers_mut()
-            .insert(UPGRADE, HeaderValue::from_static("websocket"));
-        return r;
-    }
     let versions: Vec<_> = headers.get_all(SEC_WEBSOCKET_VERSION).iter().collect();
     if versions.len() != 1 || versions[0] != "13" {
         tracing::warn!(versions = ?versions, "refused: unsupported websocket version");

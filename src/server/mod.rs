@@ -3,6 +3,7 @@
 //! and a shutdown token, so the binary and the tests share one entry point.
 
 pub mod accept;
+pub mod assets;
 pub mod connection;
 pub mod guard;
 pub mod http;
