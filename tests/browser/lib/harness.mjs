@@ -78,16 +78,17 @@ process.on('exit', () => {
 const BANNER = /^wsconnector \S+ listening on (wss?):\/\/127\.0\.0\.1:(\d+) and wss?:\/\/\[::1\]:(\d+) \(config .*\)$/;
 
 /**
- * Starts `wsconnector run --config <dir>/config.xml` with an ephemeral port,
- * DEBUG logs on stderr and `settings` (XML elements) added to the config.
+ * Starts `wsconnector run --config <dir>/config.xml` with an ephemeral port
+ * (or `port`, e.g. to restart a daemon where its clients expect it), DEBUG
+ * logs on stderr and `settings` (XML elements) added to the config.
  * Resolves once the banner line gives the port.
  */
-export async function startDaemon(dir, settings) {
+export async function startDaemon(dir, settings, { port: wanted = 0 } = {}) {
   const config = path.join(dir, 'config.xml');
   writeFileSync(
     config,
     `<?xml version="1.0" encoding="utf-8"?>\n<configuration>\n` +
-      `  <Socket-port>0</Socket-port>\n  <Log-level>DEBUG</Log-level>\n${settings}\n</configuration>\n`,
+      `  <Socket-port>${wanted}</Socket-port>\n  <Log-level>DEBUG</Log-level>\n${settings}\n</configuration>\n`,
   );
   const child = spawn(daemonBinary(), ['run', '--config', config], {
     cwd: dir,
