@@ -48,9 +48,17 @@ function libraryBase(transport, port) {
   return transport === 'wss' ? `https://localhost:${port}` : `http://127.0.0.1:${port}`;
 }
 
+/** Calls `start(transport, port)` in the page without waiting for its promise
+ * (it resolves only once connected, which some tests expect never to happen). */
+function start(page, transport, port) {
+  return page.evaluate(([t, p]) => {
+    window.c.start(t, p);
+  }, [transport, port]);
+}
+
 /** Starts page `page`'s Connector and waits for `connected` and onready. */
 async function connect(page, transport, port) {
-  await page.evaluate(([t, p]) => window.c.start(t, p), [transport, port]);
+  await start(page, transport, port);
   await waitForState(page, 'connected');
   return waitForLog(page, (log) => log.ready > 0, null, 'onready');
 }
@@ -310,7 +318,7 @@ for (const transport of ['ws', 'wss']) {
       await waitForLog(b, (log) => log.disconnects > 0, null, 'ondisconnect');
       // Meanwhile A writes and removes.
       for (let i = 1; i <= 5; i++) {
-        await ok(a, (c, e, v) => c.environment(e).setContextVariable(`m${i}`, v), env, i);
+        await ok(a, (c, e, n, v) => c.environment(e).setContextVariable(n, v), env, `m${i}`, i);
       }
       await ok(a, (c, e) => c.environment(e).removeItemFromEnvironment('before'), env);
       assert.equal((await changes(b, env)).length, 1, 'B heard nothing while disconnected');
@@ -389,7 +397,7 @@ for (const transport of ['ws', 'wss']) {
         await ok(p, (c) => c.environment('HTTPS').setContextVariable('v', 'over https'));
         await waitForChanges(q, 'HTTPS', 1);
         assert.deepEqual(await changes(q, 'HTTPS'), [{ env: 'HTTPS', name: 'v', value: 'over https', event: 'ContextChanged' }]);
-        await daemon.waitForLog([secure.origin, 'hello'], 'a connection from the https page');
+        await daemon.waitForLog(['websocket connected', `origin="${secure.origin}"`], 'a connection from the https page');
         await p.close();
         await q.close();
       });
@@ -443,7 +451,7 @@ describe('connection states', () => {
     const browser = await browserWith({ env: { HOME: nssHome(dir, null) } });
     const page = await openConnectorPage(await browser.newContext(), `${files.origin}/own.html`);
     const port = await freePort();
-    await page.evaluate((p) => window.c.start('ws', p), port);
+    await start(page, 'ws', port);
     const log = await waitForState(page, 'daemon-not-running');
     assert.equal(log.ready, 0);
     await page.close();
@@ -455,7 +463,7 @@ describe('connection states', () => {
       other.files['/page.html'] = connectorPageHtml(`http://127.0.0.1:${daemon.port}/connector.js`);
       const browser = await browserWith({ env: { HOME: nssHome(dir, null) } });
       const page = await openConnectorPage(await browser.newContext(), `${other.origin}/page.html`);
-      await page.evaluate((p) => window.c.start('ws', p), daemon.port);
+      await start(page, 'ws', daemon.port);
       const log = await waitForState(page, 'origin-refused');
       assert.equal(log.ready, 0);
       await daemon.waitForLog(['request refused', other.origin], 'the refusal of the other origin');
@@ -473,16 +481,22 @@ describe('connection states', () => {
       env: { HOME: nssHome(dir, null) },
       extraArgs: [`--ip-address-space-overrides=127.0.0.1:${pub.port}=public`],
     });
-    const page = await openConnectorPage(await browser.newContext(), `${pub.origin}/page.html`);
-    await page.evaluate((p) => window.c.start('ws', p), daemon.port);
+    const context = await browser.newContext();
+    const page = await openConnectorPage(context, `${pub.origin}/page.html`);
+    await start(page, 'ws', daemon.port);
     const blocked = await waitForState(page, 'blocked-by-browser');
     assert.equal(blocked.ready, 0);
     assert.ok(!daemon.log().includes(`origin=${pub.origin}`), 'the daemon saw no socket of the blocked page');
+    // Grant the permission in this page's browser context (as an agent
+    // answering the prompt, or an enterprise policy, would).
+    const pageSession = await context.newCDPSession(page);
+    const { targetInfo } = await pageSession.send('Target.getTargetInfo');
     const cdp = await browser.newBrowserCDPSession();
     await cdp.send('Browser.setPermission', {
       permission: { name: 'loopback-network' },
       setting: 'granted',
       origin: pub.origin,
+      browserContextId: targetInfo.browserContextId,
     });
     await page.evaluate(() => window.dispatchEvent(new Event('online')));
     await waitForState(page, 'connected');
@@ -493,7 +507,7 @@ describe('connection states', () => {
   test('WSS with a CA the browser does not trust: certificate-untrusted', async () => {
     const browser = await browserWith({ env: { HOME: nssHome(dir, null) } });
     const page = await openConnectorPage(await browser.newContext(), `${files.origin}/own.html`);
-    await page.evaluate((p) => window.c.start('wss', p), wssDaemon.port);
+    await start(page, 'wss', wssDaemon.port);
     const log = await waitForState(page, 'certificate-untrusted');
     assert.equal(log.ready, 0);
     // The plain-HTTP /health on the WSS port is what told it apart.
@@ -504,7 +518,7 @@ describe('connection states', () => {
   test('WSS with the CA trusted: connected', async () => {
     const browser = await browserWith({ env: { HOME: nssHome(dir, path.join(certs, 'wsconnector-ca.pem')) } });
     const page = await openConnectorPage(await browser.newContext(), `${files.origin}/own.html`);
-    await page.evaluate((p) => window.c.start('wss', p), wssDaemon.port);
+    await start(page, 'wss', wssDaemon.port);
     await waitForState(page, 'connected');
     await page.close();
   });
