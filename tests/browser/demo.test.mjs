@@ -69,10 +69,14 @@ describe('the demo page', () => {
     assert.equal(await one.title(), 'wsconnector demo');
     const { page: two } = await openDemo(context);
 
+    await one.bringToFront();
     await registerAs(one, 'tab-one');
+    await two.bringToFront();
     await registerAs(two, 'tab-two');
 
     // Tab one sets a value that would be markup if it were rendered as HTML.
+    // (A background tab is throttled: the tab acted on comes to the front.)
+    await one.bringToFront();
     const evil = '<img src=x onerror=alert(1)>';
     await one.fill('#var-name', 'html');
     await one.fill('#var-value', evil);
@@ -88,6 +92,7 @@ describe('the demo page', () => {
     });
     assert.equal(await one.locator('#events li').count(), 0);
     // Typed values: a number set in tab two shows as a number in tab one.
+    await two.bringToFront();
     await two.fill('#var-name', 'count');
     await two.fill('#var-value', '42');
     await two.selectOption('#var-type', 'number');
@@ -98,6 +103,7 @@ describe('the demo page', () => {
     assert.equal(await row.nth(2).textContent(), 'number');
 
     // A desktop action: the demo origin has data only, the answer is shown.
+    await one.bringToFront();
     await one.click('#action-notify');
     const failure = one.locator('#results li.failure').first();
     await failure.waitFor({ timeout: DEADLINE_MS });
