@@ -157,11 +157,12 @@ export function setup(options = {}) {
   const storage = 'storage' in options ? options.storage : new MemoryStorage();
   const fetchCalls = [];
   const fetch =
-    options.fetch ??
-    (async (url, init) => {
-      fetchCalls.push({ url, mode: init.mode });
-      throw new TypeError('Failed to fetch');
-    });
+    'fetch' in options
+      ? options.fetch
+      : async (url, init) => {
+          fetchCalls.push({ url, mode: init.mode });
+          throw new TypeError('Failed to fetch');
+        };
   const connector = new Connector({
     WebSocket: ws.WebSocket,
     fetch,
