@@ -647,12 +647,14 @@ export class Connector {
       this.#helloTimer = this.#opt.setTimeout(() => this.#drop('no hello'), this.#opt.requestTimeout);
     };
     ws.onmessage = (event) => this.#onMessage(event);
-    ws.onerror = () => {}; // onclose follows with the code
     ws.onclose = (event) => {
       if (ws !== this.#socket) return;
       this.#closed();
       this.#failed({ code: event.code, reason: event.reason, wasClean: event.wasClean }, opened);
     };
+    // Browsers follow an error with close 1006; some implementations (Node
+    // 20's) never do. Either way the socket is finished: handle it now.
+    ws.onerror = () => ws.onclose?.({ code: 1006, reason: '', wasClean: false });
   }
 
   /** Forgets the current socket: timers off, requests on it rejected. */

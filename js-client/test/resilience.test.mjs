@@ -383,3 +383,18 @@ test('a storage that throws (privacy mode) does not break the connector', async 
   t.ws.last.reply(t.ws.last.last('getVersion'), { data: '0.1.0' });
   assert.equal((await v).value, '0.1.0');
 });
+
+test('a socket that reports an error but never a close (Node 20) is retried too', async () => {
+  const t = setup({ fetch: null });
+  t.connector.start('ws');
+  const first = t.ws.last;
+  first.onerror({}); // no close follows
+  await settle();
+  assert.equal(t.connector.state, 'reconnecting');
+  await t.clock.tick(500);
+  assert.equal(t.ws.sockets.length, 2);
+  first.serverClose(1006); // a late close of the old socket changes nothing
+  await settle();
+  assert.deepEqual(t.clock.delays(), []);
+  assert.equal(t.ws.sockets.length, 2);
+});
