@@ -178,11 +178,19 @@ export declare class Connector {
   onstatechange: ((state: ConnectionState, detail: StateDetail) => void) | null;
   /** `stopping-service` and other ServerStatus events. */
   onserverstatus: ((status: string, event: { type: 'event'; event: 'ServerStatus'; status: string }) => void) | null;
+  /** A pickup dialog ended: `pickedUp`, `dismissed`, `timedOut` or `failed`. */
+  onpickupresult:
+    | ((
+        key: string,
+        result: 'pickedUp' | 'dismissed' | 'timedOut' | 'failed',
+        event: { type: 'event'; event: 'PickupResult'; key: string; result: string; errorCode?: string; errorMessage?: string },
+      ) => void)
+    | null;
 
   readonly state: ConnectionState;
   readonly hello: Hello | null;
 
-  /** `"ws"` or `"wss"` (any case), port default 8443. Resolves once first ready. */
+  /** `"ws"` or `"wss"` (any case), port default 8443. Resolves once first ready; again with the same arguments returns the same promise. */
   start(protocol?: string, port?: number | string): Promise<Hello>;
   stop(): Promise<void>;
 

@@ -184,6 +184,8 @@ export class Connector {
   onstatechange = null;
   /** Called with `(status, event)` on a ServerStatus event (`stopping-service`). */
   onserverstatus = null;
+  /** Called with `(key, result, event)` when a pickup dialog ended (`pickedUp`, `dismissed`, `timedOut`, `failed`). */
+  onpickupresult = null;
 
   /** @type {Required<ConnectorOptions>} */
   #opt;
@@ -262,7 +264,9 @@ export class Connector {
   }
 
   /**
-   * Connects to the daemon and keeps reconnecting until `stop()`.
+   * Connects to the daemon and keeps reconnecting until `stop()`. Again with
+   * the same protocol and port: the same promise; with others: reconnects
+   * there, keeping queued calls.
    * @param {string} [protocol] `"ws"` or `"wss"`, any case
    * @param {number|string} [port] default 8443
    * @returns {Promise<object>} the hello, once the first connection is ready
@@ -275,11 +279,14 @@ export class Connector {
     if (typeof this.#opt.WebSocket !== 'function') {
       throw new TypeError('start: no WebSocket implementation (pass options.WebSocket)');
     }
-    if (this.#started) this.#shutdown('not_connected', 'restarted');
     const host = this.#opt.host;
+    const hostPort = `${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${Number(port) || DEFAULT_PORT}`;
+    const url = `${scheme}://${hostPort}/`;
+    if (this.#started && url === this.#url) return this.#startPromise.promise;
+    if (this.#started) this.#shutdown('restarted', true);
     this.#protocol = scheme;
-    this.#hostPort = `${host.includes(':') && !host.startsWith('[') ? `[${host}]` : host}:${Number(port) || DEFAULT_PORT}`;
-    this.#url = `${scheme}://${this.#hostPort}/`;
+    this.#hostPort = hostPort;
+    this.#url = url;
     const key = STORAGE_PREFIX + this.#hostPort;
     if (this.#storageKey !== key) {
       this.#storageKey = key;
@@ -303,7 +310,7 @@ export class Connector {
    * @returns {Promise<void>}
    */
   stop() {
-    this.#shutdown('not_connected', 'stopped');
+    this.#shutdown('stopped', false);
     this.#setState(States.DISCONNECTED, { reason: 'stopped' });
     return Promise.resolve();
   }
@@ -738,7 +745,8 @@ export class Connector {
     };
   }
 
-  #shutdown(code, message) {
+  /** Ends the current run; queued calls survive a restart, not a stop. */
+  #shutdown(message, keepQueue) {
     this.#run += 1;
     this.#started = false;
     this.#removeListeners?.();
@@ -751,10 +759,12 @@ export class Connector {
     } catch {
       // already closing
     }
-    const queued = this.#queue;
-    this.#queue = [];
-    for (const e of queued) this.#reject(e, code, `${e.msg.action}: connector ${message}`);
-    this.#startPromise?.reject(failure(code, `connector ${message} before it was ready`));
+    if (!keepQueue) {
+      const queued = this.#queue;
+      this.#queue = [];
+      for (const e of queued) this.#reject(e, 'not_connected', `${e.msg.action}: connector ${message}`);
+    }
+    this.#startPromise?.reject(failure('not_connected', `connector ${message} before it was ready`));
   }
 
   #setState(state, detail) {
@@ -833,6 +843,10 @@ export class Connector {
   #onEvent(msg) {
     if (msg.event === 'ServerStatus') {
       this.#call(this.onserverstatus, this, msg.status, msg);
+      return;
+    }
+    if (msg.event === 'PickupResult') {
+      this.#call(this.onpickupresult, this, msg.key, msg.result, msg);
       return;
     }
     const rec = this.#envs[msg.EnvironmentName];

@@ -34,7 +34,7 @@ const ENVIRONMENT_METHODS = [
 test('every name of reference §3.2 exists', () => {
   const { connector } = setup();
   for (const m of CONNECTOR_METHODS) assert.equal(typeof connector[m], 'function', m);
-  for (const cb of ['onwebsocketmessage', 'onready', 'ondisconnect', 'onresync', 'onstatechange', 'onserverstatus']) {
+  for (const cb of ['onwebsocketmessage', 'onready', 'ondisconnect', 'onresync', 'onstatechange', 'onserverstatus', 'onpickupresult']) {
     assert.ok(cb in connector, cb);
     assert.equal(connector[cb], null, cb);
   }
@@ -286,6 +286,25 @@ test('start() resolves with the hello once ready; stop() rejects what is pending
   assert.equal((await queued).error.code, 'disconnected', 'sent at the hello, never answered');
   assert.equal(t.connector.state, 'disconnected');
   assert.equal(t.ws.sockets.length, 1, 'no reconnect after stop');
+});
+
+test('start() again: same arguments change nothing, others move the connection and keep the queue', async () => {
+  const t = setup();
+  const first = t.connector.start('ws', 8443);
+  assert.equal(t.connector.start('WS', '8443'), first);
+  assert.equal(t.ws.sockets.length, 1);
+  const queued = t.connector.getVersion();
+  const moved = t.connector.start('ws', 9443);
+  assert.equal(t.ws.sockets.length, 2);
+  assert.equal((await outcome(first)).error.code, 'not_connected');
+  assert.deepEqual(t.ws.sockets[0].closedByClient, { code: 1000, reason: 'restarted' });
+  t.ws.sockets[0].serverClose(1000); // the old socket's close is not a failure of the new one
+  assert.equal(t.ws.last.url, 'ws://127.0.0.1:9443/');
+  t.ws.last.accept('t');
+  assert.deepEqual(t.ws.last.sent.map((m) => m.action), ['getVersion']);
+  t.ws.last.reply(t.ws.last.sent[0], { data: '0.1.0' });
+  assert.equal(await queued, '0.1.0');
+  assert.equal((await moved).resumeToken, 't');
 });
 
 test('a request with no reply rejects with timeout after requestTimeout', async () => {

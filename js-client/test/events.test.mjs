@@ -82,6 +82,18 @@ test('ServerStatus goes to onserverstatus; every raw message to onwebsocketmessa
   ]);
 });
 
+test('PickupResult goes to onpickupresult(key, result, event)', () => {
+  const t = connected();
+  const got = [];
+  t.connector.onpickupresult = (key, result, event) => got.push([key, result, event.errorCode]);
+  t.ws.last.receive({ type: 'event', event: 'PickupResult', key: 'ix-1', result: 'pickedUp' });
+  t.ws.last.receive({ type: 'event', event: 'PickupResult', key: 'ix-2', result: 'failed', errorCode: 'not_supported', errorMessage: 'no desktop' });
+  assert.deepEqual(got, [
+    ['ix-1', 'pickedUp', undefined],
+    ['ix-2', 'failed', 'not_supported'],
+  ]);
+});
+
 test('an event already seen (same epoch, seq not higher) is not delivered again; a new epoch is', () => {
   const t = connected();
   register(t, 'VOICE', 'crm', 10);
