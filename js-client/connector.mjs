@@ -875,7 +875,16 @@ export class Connector {
     this.#hello = hello;
     this.#persist();
     const envs = Object.values(this.#envs).filter((r) => r.registered);
-    if (!previous || envs.length === 0) {
+    if (!previous) {
+      // First connection: queued createEnvironment calls register; anything
+      // else wanted (saved before any hello, or a queue emptied by stop())
+      // is registered one by one.
+      const queued = (r) => this.#queue.some((e) => e.msg.action === 'createEnvironment' && e.msg.environment === r.name);
+      for (const rec of envs) if (!queued(rec)) this.#reregister(rec);
+      this.#becomeReady(false);
+      return;
+    }
+    if (envs.length === 0) {
       this.#becomeReady(false);
       return;
     }
@@ -921,11 +930,20 @@ export class Connector {
     this.#becomeReady(true);
   }
 
+  /** Registers and subscribes `rec` with single requests; with a known
+   *  position, also reads the environment and reports it with onresync. */
   #reregister(rec) {
     const fire = (action, fields, onReply) =>
       this.#request(action, { environment: rec.name, ...fields }, { direct: true, onReply: onReply ?? (() => {}) });
-    fire('createEnvironment', { clientName: rec.clientName });
+    fire('createEnvironment', { clientName: rec.clientName }, (reply) => {
+      if (reply.result === 'SUCCESS') return;
+      // The daemon refuses it (a name or limit changed): stop asking.
+      rec.registered = false;
+      rec.subs.clear();
+      this.#persist();
+    });
     for (const [name, values] of rec.subs) fire('setNotificationsOn', { name, values });
+    if (rec.epoch === undefined) return;
     fire('getEnvironment', {}, (reply) => {
       if (reply.result !== 'SUCCESS') return;
       rec.epoch = reply.epoch;

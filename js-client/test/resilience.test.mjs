@@ -260,6 +260,44 @@ test('a resume that fails re-registers one by one and resynchronises from a read
   ]);
 });
 
+test('an environment the daemon refuses during the fallback is no longer asked for', async () => {
+  const storage = new MemoryStorage();
+  const t = registered({ storage });
+  t.ws.last.serverClose(1006);
+  await t.clock.tick(500);
+  let sock = t.ws.last;
+  sock.accept('token-2');
+  sock.fail(sock.sent[0], 'limit_exceeded');
+  const create = sock.sent.find((m) => m.action === 'createEnvironment' && m.environment === 'EMAIL');
+  sock.fail(create, 'limit_exceeded');
+  sock.serverClose(1006);
+  await t.clock.tick(500);
+  sock = t.ws.last;
+  sock.accept('token-3');
+  assert.deepEqual(sock.sent[0].environments.map((e) => e.environment), ['VOICE']);
+  const saved = JSON.parse(storage.getItem('wsconnector:127.0.0.1:8443'));
+  assert.deepEqual(saved.environments.map((e) => e.environment), ['VOICE']);
+});
+
+test('registrations with no token and nothing queued are sent one by one on the first connection', async () => {
+  const storage = new MemoryStorage();
+  // saved before any hello: the page registered, then reloaded before connecting
+  storage.setItem(
+    'wsconnector:127.0.0.1:8443',
+    JSON.stringify({ token: null, environments: [{ environment: 'VOICE', clientName: 'crm', subscriptions: [{ name: '*', values: false }] }] }),
+  );
+  const t = setup({ storage, fetch: null });
+  t.connector.start('ws');
+  t.connector.createEnvironment('EMAIL', 'mail'); // queued: sent from the queue, not twice
+  t.ws.last.accept('token-1');
+  const strip = ({ requestId, ...m }) => m;
+  assert.deepEqual(t.ws.last.sent.map(strip), [
+    { action: 'createEnvironment', environment: 'VOICE', clientName: 'crm' },
+    { action: 'setNotificationsOn', environment: 'VOICE', name: '*', values: false },
+    { action: 'createEnvironment', environment: 'EMAIL', clientName: 'mail' },
+  ]);
+});
+
 test('no resume reply within requestTimeout: the socket is dropped and the client reconnects', async () => {
   const t = registered({ connector: { requestTimeout: 3000 } });
   t.ws.last.serverClose(1006);
