@@ -425,7 +425,8 @@ export class Connector {
   }
 
   /**
-   * Shows the incoming-call dialog; resolves with its outcome.
+   * Shows the incoming-call dialog (one per interaction id). Resolves once it
+   * shows; how it ended arrives through `onpickupresult`.
    * @param {string} title
    * @param {string} buttonText
    * @param {string} [interactionId] one dialog per id
