@@ -18,15 +18,10 @@ use http_body_util::Full;
 /// The connector library, embedded from `js-client/`: the classic script
 /// (global `Connector`) and the ES module source.
 mod connector {
-    /// Stand-in while `js-client/` is not in this branch: a script that says
-    /// so. Replaced by `include_str!("../../js-client/connector.js")` and
-    /// `include_str!("../../js-client/connector.mjs")` when it lands.
-    const MISSING: &str =
-        "throw new Error('wsconnector was built without js-client/connector.js');\n";
     /// `js-client/connector.js`, the generated classic build.
-    pub const CLASSIC: &str = MISSING;
+    pub const CLASSIC: &str = include_str!("../../js-client/connector.js");
     /// `js-client/connector.mjs`, the ES module source.
-    pub const MODULE: &str = MISSING;
+    pub const MODULE: &str = include_str!("../../js-client/connector.mjs");
 }
 
 /// The policy of every daemon page: only our own scripts and styles, no
