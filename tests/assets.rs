@@ -5,8 +5,6 @@
 //! in front of all of them.
 
 mod common;
-#[path = "support/skip.rs"]
-mod skip;
 
 use common::*;
 use wsconnector::server::assets;
@@ -80,14 +78,6 @@ async fn the_connector_library_is_served_as_built() {
 async fn the_served_library_is_the_file_in_js_client() {
     // The binary embeds js-client/ at build time: what it serves must be
     // byte-for-byte the files of this source tree.
-    let classic = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("js-client/connector.js");
-    if !classic.exists() {
-        skip::skipped(
-            "the served library is js-client/",
-            "js-client/connector.js is not in this tree yet",
-        );
-        return;
-    }
     let d = start_with(|_| {}).await;
     let h = host(&d);
     for (path, file) in [
