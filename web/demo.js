@@ -264,7 +264,9 @@
       setState('daemon-not-running', { message: 'connector.js did not load.' });
       return;
     }
-    connector = new window.Connector();
+    // Talk to the daemon under the very name this page came from: the
+    // socket and the /health probes stay same-origin ('self' in the CSP).
+    connector = new window.Connector({ host: window.location.hostname });
     connector.onstatechange = (state, detail) => setState(state, detail);
     connector.onready = () => {
       setState('connected');

@@ -4,7 +4,8 @@
 // on another loopback port load the library from the daemon
 // (/connector.js, and /connector.mjs as an ES module) and use every method of
 // the reference API (§3.2) across two pages; a page that lost its socket gets
-// what it missed, in order, once; a daemon restart ends in onresync; and each
+// what it missed, in order, once (also across a page reload, from
+// sessionStorage); a daemon restart ends in onresync; and each
 // connection state is reached the way an agent's browser would reach it.
 
 import assert from 'node:assert/strict';
@@ -346,6 +347,38 @@ for (const transport of ['ws', 'wss']) {
       assert.deepEqual((await changes(b, env)).slice(7), [{ env, name: 'after', value: true, event: 'ContextChanged' }]);
       assert.equal((await changes(b, env)).length, 8, 'no duplicates');
       assert.deepEqual(await changes(a, env), [{ env, name: 'mine', value: 'b', event: 'ContextChanged' }]);
+      await a.close();
+      await b.close();
+    });
+
+    test('a page reload keeps the session: the new page gets what was missed while it loaded', async () => {
+      const [a, b] = await twoPages();
+      const env = 'RELOAD';
+      await register(a, env, 'writer');
+      await register(b, env, 'reader');
+      await ok(a, (c, e) => c.environment(e).setContextVariable('before', 0), env);
+      await waitForChanges(b, env, 1);
+      // B leaves (its socket closes with the page) ...
+      await b.goto('about:blank');
+      for (let i = 1; i <= 3; i++) {
+        await ok(a, (c, e, n, v) => c.environment(e).setContextVariable(n, v), env, `r${i}`, i);
+      }
+      // ... and comes back in the same tab: a new Connector, no createEnvironment,
+      // only the handler set again, as a reloaded page does.
+      await b.goto(`${files.origin}/classic.html`);
+      await b.waitForFunction(() => window.c && window.loaded, null, { timeout: 15_000 });
+      await b.evaluate(([t, p, e]) => {
+        window.c.start(t, p);
+        window.watch(e);
+      }, [transport, daemon.port, env]);
+      await waitForState(b, 'connected');
+      await waitForChanges(b, env, 3);
+      assert.deepEqual(await changes(b, env), [1, 2, 3].map((i) => ({ env, name: `r${i}`, value: i, event: 'ContextChanged' })));
+      assert.deepEqual((await pageLog(b)).resyncs, []);
+      // Registered and subscribed again, from sessionStorage alone.
+      await ok(a, (c, e) => c.environment(e).setContextVariable('live', 'yes'), env);
+      await waitForChanges(b, env, 4);
+      assert.deepEqual((await changes(b, env))[3], { env, name: 'live', value: 'yes', event: 'ContextChanged' });
       await a.close();
       await b.close();
     });

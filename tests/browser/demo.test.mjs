@@ -33,7 +33,7 @@ describe('the demo page', () => {
   });
 
   /** Opens the demo in a new tab; records page errors, dialogs and CSP reports. */
-  async function openDemo(context) {
+  async function openDemo(context, host = '127.0.0.1') {
     const page = await context.newPage();
     page.problems = [];
     page.on('pageerror', (e) => page.problems.push(`pageerror: ${e}`));
@@ -44,7 +44,7 @@ describe('the demo page', () => {
     page.on('console', (m) => {
       if (/Content Security Policy|Refused to/i.test(m.text())) page.problems.push(`console: ${m.text()}`);
     });
-    const response = await page.goto(`http://127.0.0.1:${daemon.port}/`, { timeout: DEADLINE_MS });
+    const response = await page.goto(`http://${host}:${daemon.port}/`, { timeout: DEADLINE_MS });
     await page.waitForSelector('#state[data-state="connected"]', { timeout: DEADLINE_MS });
     return { page, response };
   }
@@ -67,7 +67,9 @@ describe('the demo page', () => {
     assert.equal(h['referrer-policy'], 'no-referrer');
     assert.equal(h['x-content-type-options'], 'nosniff');
     assert.equal(await one.title(), 'wsconnector demo');
-    const { page: two } = await openDemo(context);
+    // The second tab uses the other name of the daemon (localhost: [::1] first).
+    const { page: two } = await openDemo(context, 'localhost');
+    await daemon.waitForLog(['websocket connected', `origin="http://localhost:${daemon.port}"`], 'the localhost tab');
 
     await one.bringToFront();
     await registerAs(one, 'tab-one');
