@@ -8,7 +8,7 @@
   /** What each connection state means for someone looking at this page. */
   const STATE_TEXT = {
     connecting: 'Connecting to the daemon…',
-    connected: 'Connected.',
+    connected: 'The daemon on this PC answers.',
     reconnecting: 'Connection lost: reconnecting…',
     disconnected: 'Disconnected.',
     'daemon-not-running': 'The wsconnector daemon is not running on this PC.',
