@@ -231,34 +231,25 @@ impl Parser {
             .get("ByteSizeReader")
             .map_or("ByteSizeReader".to_string(), |g| g.name.clone());
         let message = l.max_message_bytes;
+        let over_message = |g: &Given| {
+            self.invalid(
+                &g.name,
+                &g.value,
+                format!(
+                    "at most {message_name} ({})",
+                    values::size_text(message as u64)
+                ),
+                g.line,
+            )
+        };
         match frame {
             None => l.max_frame_bytes = message,
-            Some((v, g)) if v > message => {
-                return Err(self.invalid(
-                    &g.name,
-                    &g.value,
-                    format!(
-                        "at most {message_name} ({})",
-                        values::size_text(message as u64)
-                    ),
-                    g.line,
-                ))
-            }
+            Some((v, g)) if v > message => return Err(over_message(&g)),
             Some((v, _)) => l.max_frame_bytes = v,
         }
         match value {
             None => l.max_value_bytes = l.max_value_bytes.min(message),
-            Some((v, g)) if v > message => {
-                return Err(self.invalid(
-                    &g.name,
-                    &g.value,
-                    format!(
-                        "at most {message_name} ({})",
-                        values::size_text(message as u64)
-                    ),
-                    g.line,
-                ))
-            }
+            Some((v, g)) if v > message => return Err(over_message(&g)),
             Some((v, _)) => l.max_value_bytes = v,
         }
         let l = cfg.limits.clone();
