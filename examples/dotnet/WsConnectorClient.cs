@@ -140,17 +140,21 @@ namespace WsConnectorExample
             // daemon then only accepts connections of its own OS user. ClientWebSocket
             // answers the daemon's pings by itself.
             var socket = new ClientWebSocket();
+            if (uri.Scheme == "wss")
+            {
+                // wsconnector speaks TLS 1.2 and 1.3 only. .NET Framework 4.x may offer
+                // TLS 1.0 alone: ask for 1.2 here, or set SchUseStrongCrypto (README).
+                ServicePointManager.SecurityProtocol |= SecurityProtocolType.Tls12;
+            }
             if (trustedCa != null)
             {
-#if NETCOREAPP
-                socket.Options.RemoteCertificateValidationCallback = ValidateServerCertificate;
-#else
-                // .NET Framework and Mono: the process-wide callback, and TLS 1.2
-                // (wsconnector speaks TLS 1.2 and 1.3 only; see also SchUseStrongCrypto
-                // in examples/README.md).
-                ServicePointManager.SecurityProtocol |= SecurityProtocolType.Tls12;
-                ServicePointManager.ServerCertificateValidationCallback = ValidateServerCertificate;
-#endif
+                // .NET Core 2.1+, .NET 5+ and Mono have a per-socket callback; .NET
+                // Framework 4.x has only the process-wide one. Looked up at run time
+                // so that one source builds everywhere.
+                var perSocket = typeof(ClientWebSocketOptions).GetProperty("RemoteCertificateValidationCallback");
+                var callback = new RemoteCertificateValidationCallback(ValidateServerCertificate);
+                if (perSocket != null) perSocket.SetValue(socket.Options, callback, null);
+                else ServicePointManager.ServerCertificateValidationCallback = callback;
             }
             using (var cts = new CancellationTokenSource(RequestTimeout))
             {

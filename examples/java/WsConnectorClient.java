@@ -28,6 +28,7 @@ import java.io.InputStream;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.WebSocket;
+import java.net.http.WebSocketHandshakeException;
 import java.security.GeneralSecurityException;
 import java.security.KeyStore;
 import java.security.cert.Certificate;
@@ -759,7 +760,14 @@ public final class WsConnectorClient {
         try {
             rc = "toolbar".equals(a.role) ? runToolbar(a, ssl) : runCrm(a, ssl);
         } catch (CompletionException e) {
-            System.out.println("FAILED " + e.getCause());
+            Throwable cause = e.getCause();
+            if (cause instanceof WebSocketHandshakeException h) {
+                // 403: Origin, Host or OS user refused; 503: connection caps; the
+                // daemon's log says why (docs/protocol.md §12).
+                System.out.println("FAILED handshake refused with HTTP " + h.getResponse().statusCode());
+            } else {
+                System.out.println("FAILED " + cause);
+            }
             rc = 1;
         }
         System.out.flush();
