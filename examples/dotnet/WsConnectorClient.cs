@@ -142,19 +142,23 @@ namespace WsConnectorExample
             var socket = new ClientWebSocket();
             if (uri.Scheme == "wss")
             {
+#if NETCOREAPP
+                // .NET Core / .NET 5+: TLS 1.2 and 1.3 are on; the callback is per socket.
+                if (trustedCa != null) socket.Options.RemoteCertificateValidationCallback = ValidateServerCertificate;
+#else
                 // wsconnector speaks TLS 1.2 and 1.3 only. .NET Framework 4.x may offer
                 // TLS 1.0 alone: ask for 1.2 here, or set SchUseStrongCrypto (README).
                 ServicePointManager.SecurityProtocol |= SecurityProtocolType.Tls12;
-            }
-            if (trustedCa != null)
-            {
-                // .NET Core 2.1+, .NET 5+ and Mono have a per-socket callback; .NET
-                // Framework 4.x has only the process-wide one. Looked up at run time
-                // so that one source builds everywhere.
-                var perSocket = typeof(ClientWebSocketOptions).GetProperty("RemoteCertificateValidationCallback");
-                var callback = new RemoteCertificateValidationCallback(ValidateServerCertificate);
-                if (perSocket != null) perSocket.SetValue(socket.Options, callback, null);
-                else ServicePointManager.ServerCertificateValidationCallback = callback;
+                if (trustedCa != null)
+                {
+                    // Mono has the per-socket callback; .NET Framework 4.x only the
+                    // process-wide one. Looked up at run time so one source builds on both.
+                    var perSocket = typeof(ClientWebSocketOptions).GetProperty("RemoteCertificateValidationCallback");
+                    var callback = new RemoteCertificateValidationCallback(ValidateServerCertificate);
+                    if (perSocket != null) perSocket.SetValue(socket.Options, callback, null);
+                    else ServicePointManager.ServerCertificateValidationCallback = callback;
+                }
+#endif
             }
             using (var cts = new CancellationTokenSource(RequestTimeout))
             {
