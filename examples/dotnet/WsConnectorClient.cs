@@ -359,7 +359,15 @@ namespace WsConnectorExample
             {
                 var st = EnvFor(msg.Get("EnvironmentName") as string);
                 if (st != null) st.Saw(msg.Get("epoch"), msg.Get("seq"));
-                if (onEvent != null) onEvent(msg);
+                if (onEvent == null) return;
+                try
+                {
+                    onEvent(msg);
+                }
+                catch (Exception e) // the application's bug must not stop the reader
+                {
+                    Console.Error.WriteLine("event handler failed: " + e.Message);
+                }
             }
         }
 

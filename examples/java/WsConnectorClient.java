@@ -315,7 +315,11 @@ public final class WsConnectorClient {
                     st.saw(msg.get("epoch"), msg.get("seq"));
                 }
                 if (onEvent != null) {
-                    onEvent.accept(msg);
+                    try {
+                        onEvent.accept(msg);
+                    } catch (RuntimeException e) { // the application's bug must not stop the reader
+                        System.err.println("event handler failed: " + e);
+                    }
                 }
             }
         }

@@ -38,7 +38,7 @@ import random
 import ssl
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Awaitable, Callable
+from typing import Any, Awaitable, Callable, Optional
 
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -83,8 +83,8 @@ class _EnvState:
             self.epoch, self.seq = epoch, seq
 
 
-EventHandler = Callable[[dict], Awaitable[None] | None]
-ResyncHandler = Callable[[str, dict], Awaitable[None] | None]
+EventHandler = Callable[[dict], Optional[Awaitable[None]]]
+ResyncHandler = Callable[[str, dict], Optional[Awaitable[None]]]
 
 
 class Connector:
@@ -181,7 +181,7 @@ class Connector:
             try:
                 await self._open()
                 break
-            except (OSError, asyncio.TimeoutError, ConnectionClosed) as err:
+            except Exception as err:  # refused (InvalidStatus), unreachable, no hello...
                 print(f"reconnect attempt {attempt + 1} failed: {err}", file=sys.stderr)
         # The resume reply is read by the read loop, so send it from a task.
         asyncio.create_task(self._resume(old_token))
@@ -236,7 +236,10 @@ class Connector:
             if st is not None:
                 st.saw(msg.get("epoch"), msg.get("seq"))
             if self.on_event is not None:
-                await _maybe_await(self.on_event(msg))
+                try:
+                    await _maybe_await(self.on_event(msg))
+                except Exception as err:  # the application's bug must not stop the reader
+                    print(f"event handler failed: {err!r}", file=sys.stderr)
 
     def _fail_pending(self, err: Exception) -> None:
         for fut in self._pending.values():
