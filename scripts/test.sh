@@ -73,12 +73,17 @@ stage "browser tests (Chromium, scripts/test-browser.sh)"
 ./scripts/test-browser.sh 2>&1 | tee target/browser-test.log
 stage_end "browser tests"
 
+stage "fat-client examples (scripts/test-examples.sh)"
+./scripts/test-examples.sh 2>&1 | tee target/examples-test.log
+stage_end "fat-client examples"
+
 # One closing line over every runner: cargo's "test result:" lines and node's
 # "pass N" / "fail N" summary.
 sum_cargo() { grep -E '^test result:' target/cargo-test.log | sed -E "s/.* ([0-9]+) $1.*/\1/" | awk '{s+=$1} END {print s+0}'; }
 sum_node() { grep -E "^[^ ]+ $1 [0-9]+$" target/browser-test.log | awk '{s+=$3} END {print s+0}'; }
-passed=$(( $(sum_cargo passed) + $(sum_node pass) ))
-failed=$(( $(sum_cargo failed) + $(sum_node fail) ))
+sum_line() { grep -E "^$1: " "$2" | sed -E "s/.* ([0-9]+) $3.*/\\1/" | awk '{s+=$1} END {print s+0}'; }
+passed=$(( $(sum_cargo passed) + $(sum_node pass) + $(sum_line examples target/examples-test.log passed) ))
+failed=$(( $(sum_cargo failed) + $(sum_node fail) + $(sum_line examples target/examples-test.log failed) ))
 skipped=$(grep -c . "$WSC_SKIP_LOG" || true)
 
 echo
