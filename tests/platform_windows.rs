@@ -15,7 +15,10 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use windows_sys::Win32::Foundation::{LocalFree, HWND, RECT};
-use windows_sys::Win32::System::LibraryLoader::GetModuleHandleW;
+use windows_sys::Win32::System::LibraryLoader::{GetModuleHandleW, GetProcAddress};
+use windows_sys::Win32::System::Registry::{
+    RegGetValueW, RegSetKeyValueW, HKEY_LOCAL_MACHINE, REG_SZ, RRF_RT_REG_SZ,
+};
 use windows_sys::Win32::UI::Shell::CommandLineToArgvW;
 use windows_sys::Win32::UI::WindowsAndMessaging::{
     CreateWindowExW, DefWindowProcW, DispatchMessageW, FindWindowW, GetDlgItem,
@@ -492,4 +495,101 @@ fn notify_shows_a_topmost_window_that_closes_after_the_duration() {
 #[test]
 fn host_name_is_known() {
     assert!(!system().host_name().is_empty());
+}
+
+/// Whether this process runs under Wine (ntdll exports `wine_get_version`).
+fn under_wine() -> bool {
+    let ntdll = wide("ntdll.dll");
+    // SAFETY: ntdll is always loaded; a NUL-terminated ANSI name.
+    unsafe {
+        let module = GetModuleHandleW(ntdll.as_ptr());
+        !module.is_null() && GetProcAddress(module, c"wine_get_version".as_ptr().cast()).is_some()
+    }
+}
+
+/// Under Wine, `argv_marker` registered as the machine's `http` handler
+/// (`HKLM\Software\Classes\http\shell\open\command`, where Wine keeps its
+/// `winebrowser` default and where it looks), with Wine's value put back
+/// when dropped, also when the test fails.
+struct HttpHandler {
+    /// Wine's own command, NUL-terminated.
+    original: Vec<u16>,
+}
+
+const HTTP_COMMAND_KEY: &str = r"Software\Classes\http\shell\open\command";
+
+impl HttpHandler {
+    fn register(command: &str) -> Self {
+        let key = wide(HTTP_COMMAND_KEY);
+        let mut original = vec![0u16; 2048];
+        let mut bytes = (original.len() * 2) as u32;
+        // SAFETY: a NUL-terminated key; the buffer holds `bytes` bytes.
+        let status = unsafe {
+            RegGetValueW(
+                HKEY_LOCAL_MACHINE,
+                key.as_ptr(),
+                std::ptr::null(),
+                RRF_RT_REG_SZ,
+                std::ptr::null_mut(),
+                original.as_mut_ptr().cast(),
+                &mut bytes,
+            )
+        };
+        assert_eq!(status, 0, "RegGetValueW(http handler)");
+        original.truncate(bytes as usize / 2);
+        set_http_command(&wide(command));
+        Self { original }
+    }
+}
+
+impl Drop for HttpHandler {
+    fn drop(&mut self) {
+        set_http_command(&self.original);
+    }
+}
+
+fn set_http_command(value: &[u16]) {
+    let key = wide(HTTP_COMMAND_KEY);
+    // SAFETY: NUL-terminated key and REG_SZ data with its byte length.
+    let status = unsafe {
+        RegSetKeyValueW(
+            HKEY_LOCAL_MACHINE,
+            key.as_ptr(),
+            std::ptr::null(),
+            REG_SZ,
+            value.as_ptr().cast(),
+            (value.len() * 2) as u32,
+        )
+    };
+    assert_eq!(status, 0, "RegSetKeyValueW(http handler)");
+}
+
+/// The shell opens an http URL with the handler registered for `http`:
+/// under Wine the test makes `argv_marker` that handler and sees the URL
+/// arrive unchanged. On real Windows the default-browser choice is
+/// hash-protected and must not be redirected by a test: skipped there, loudly.
+#[test]
+fn open_url_hands_the_url_to_the_registered_http_handler() {
+    if !under_wine() {
+        #[path = "support/skip.rs"]
+        mod skip;
+        skip::skipped(
+            "open_url reaching the http handler",
+            "only checked under Wine (a real Windows host protects the default browser choice)",
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("url marker.json");
+    let command = format!(
+        "\"{}\" \"{}\" \"%1\"",
+        marker_exe().display(),
+        marker.display()
+    );
+    let _handler = HttpHandler::register(&command);
+    let url = "http://127.0.0.1:9/path?q=a%20b&x=1";
+    system().open_url(url).unwrap();
+    let written = wait_for("the URL marker", || std::fs::read_to_string(&marker).ok());
+    let got: Vec<String> = serde_json::from_str(&written).unwrap();
+    assert_eq!(got, vec![url.to_string()]);
 }
