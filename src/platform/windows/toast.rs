@@ -2,7 +2,9 @@
 //! the keyboard from the agent), bottom-right of the work area, closing
 //! itself after the duration (reference §3.2.16). A WinRT toast would need
 //! an AppUserModelID registered by an installer (a Start-menu shortcut) and
-//! fails under Wine, so the daemon draws its own.
+//! fails under Wine, so the daemon draws its own. The legacy colour hint
+//! is not drawn (plain system colours); the size hints are honoured within
+//! bounds.
 //!
 //! Each toast gets its own thread, which owns the window and pumps its
 //! messages until it closes; `notify` returns once the window is shown.
