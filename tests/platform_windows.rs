@@ -22,10 +22,10 @@ use windows_sys::Win32::System::Registry::{
 use windows_sys::Win32::UI::Shell::CommandLineToArgvW;
 use windows_sys::Win32::UI::WindowsAndMessaging::{
     CreateWindowExW, DefWindowProcW, DispatchMessageW, FindWindowW, GetDlgItem,
-    GetForegroundWindow, GetMessageW, GetWindowLongW, GetWindowRect, IsIconic, IsWindow,
-    IsWindowVisible, PostMessageW, PostQuitMessage, RegisterClassExW, SendMessageW, ShowWindow,
-    TranslateMessage, BM_CLICK, GWL_EXSTYLE, MSG, SW_MINIMIZE, WM_CLOSE, WM_DESTROY, WNDCLASSEXW,
-    WS_EX_TOPMOST, WS_OVERLAPPEDWINDOW, WS_VISIBLE,
+    GetForegroundWindow, GetMessageW, GetWindowLongW, GetWindowRect, GetWindowTextW, IsIconic,
+    IsWindow, IsWindowVisible, PostMessageW, PostQuitMessage, RegisterClassExW, SendMessageW,
+    ShowWindow, TranslateMessage, BM_CLICK, GWL_EXSTYLE, MSG, SW_MINIMIZE, WM_CLOSE, WM_DESTROY,
+    WNDCLASSEXW, WS_EX_TOPMOST, WS_OVERLAPPEDWINDOW, WS_VISIBLE,
 };
 use wsconnector::platform::windows::{
     command_line, system, PICKUP_BUTTON_ID, PICKUP_CLASS, TOAST_CLASS,
@@ -370,7 +370,7 @@ fn dialog(title: &str, timeout: Duration) -> PickupDialog {
     PickupDialog {
         key: "interaction-1".into(),
         title: title.into(),
-        button_text: "Pick up".into(),
+        button_text: "Pick & go".into(),
         timeout,
     }
 }
@@ -401,6 +401,12 @@ fn pickup_button_click_picks_up() {
             );
             let button = GetDlgItem(hwnd, PICKUP_BUTTON_ID);
             assert!(!button.is_null(), "the button has the documented id");
+            let mut label = [0u16; 64];
+            let len = GetWindowTextW(button, label.as_mut_ptr(), label.len() as i32);
+            assert_eq!(
+                String::from_utf16_lossy(&label[..len as usize]),
+                "Pick && go"
+            );
             SendMessageW(button, BM_CLICK, 0, 0);
         }
         hwnd as isize

@@ -186,15 +186,20 @@ fn launch(spec: &LaunchSpec) -> Result<u32, ActionError> {
 /// other protocol handler (`file:`, `ms-settings:`, `search-ms:`, a
 /// registered app's scheme) can ever be reached through this call.
 pub fn is_openable_url(url: &str) -> bool {
-    let lower = url
-        .get(..8)
-        .map(str::to_ascii_lowercase)
-        .unwrap_or_default();
-    let scheme_ok = lower.starts_with("http://") || lower.starts_with("https://");
-    scheme_ok
+    let rest = strip_prefix_ignore_case(url, "http://")
+        .or_else(|| strip_prefix_ignore_case(url, "https://"));
+    matches!(rest, Some(rest) if !rest.is_empty())
         && url.len() <= MAX_URL_LEN
-        && url.len() > "https://".len()
         && !url.chars().any(|c| c.is_control() || c.is_whitespace())
+}
+
+/// `s` without `prefix`, compared ASCII-case-insensitively.
+fn strip_prefix_ignore_case<'a>(s: &'a str, prefix: &str) -> Option<&'a str> {
+    let head = s.as_bytes().get(..prefix.len())?;
+    // The prefix is ASCII, so a match ends on a character boundary.
+    head.eq_ignore_ascii_case(prefix.as_bytes())
+        .then(|| s.get(prefix.len()..))
+        .flatten()
 }
 
 /// `ShellExecuteExW` with the verb "open" on an http(s) URL: the user's
@@ -392,4 +397,48 @@ fn last_error(call: &str) -> ActionError {
         "{call} failed: {}",
         std::io::Error::last_os_error()
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_plain_http_and_https_urls_are_openable() {
+        for url in [
+            "http://x",
+            "http://example.com",
+            "https://crm.example.com/case?id=42&x=%20",
+            "HTTPS://EXAMPLE.COM/",
+            "http://é.example/",
+        ] {
+            assert!(is_openable_url(url), "{url}");
+        }
+        for url in [
+            "",
+            "http://",
+            "https://",
+            "http:/x",
+            "httpé://x",
+            "file:///C:/Windows/notepad.exe",
+            "javascript:alert(1)",
+            "ms-settings:",
+            "https://a b",
+            "https://a\tb",
+            "https://a\nb",
+            "https://a\u{0}b",
+            "https://a\u{85}b",
+        ] {
+            assert!(!is_openable_url(url), "{url:?}");
+        }
+        let long = format!("https://example.com/{}", "a".repeat(MAX_URL_LEN));
+        assert!(!is_openable_url(&long));
+    }
+
+    #[test]
+    fn zero_keeps_the_current_size() {
+        assert_eq!(keep_if_zero(0, 640), 640);
+        assert_eq!(keep_if_zero(800, 640), 800);
+        assert_eq!(keep_if_zero(u32::MAX, 640), i32::MAX);
+    }
 }

@@ -109,10 +109,12 @@ fn fill(hwnd: HWND, dialog: &PickupDialog) -> Result<(), ActionError> {
         TEXT_ID,
         (12, 16, WIDTH - 30, 50),
     )?;
+    // Buttons read `&` as a mnemonic prefix (no BS_ style turns that off):
+    // double it so the label shows as given.
     ui::child(
         hwnd,
         "BUTTON",
-        &dialog.button_text,
+        &dialog.button_text.replace('&', "&&"),
         BS_DEFPUSHBUTTON as u32 | WS_TABSTOP,
         PICKUP_BUTTON_ID,
         ((WIDTH - 160) / 2, 76, 140, 34),
