@@ -13,6 +13,9 @@
 //! - an action the platform cannot perform returns
 //!   `ActionError::NotSupported` with a reason, never a fake success.
 
+#[cfg(windows)]
+pub mod windows;
+
 use std::path::PathBuf;
 use std::time::Duration;
 
