@@ -274,6 +274,16 @@ fn launch_spec(
         None => {}
         Some(p) => {
             check_text(action, "parameter", p, MAX_PARAMETER, false)?;
+            if p.starts_with('-') {
+                // A program would read it as an option (`--config=...`),
+                // whatever the rule's author had in mind.
+                return Err(invalid(
+                    action,
+                    "the parameter starts with '-', so the program could read it as an option; \
+                     it is never passed"
+                        .into(),
+                ));
+            }
             let Some(rule) = &program.parameter_rule else {
                 return Err(invalid(
                     action,
