@@ -796,6 +796,9 @@ fn example_file_parses_without_warnings_and_documents_every_field() {
         "HelloTimeout",
         "ResumeTokenTtl",
         "ShutdownGrace",
+        "PickupTimeout",
+        "GenP2C",
+        "toolbarTitle",
     ] {
         assert!(
             text.contains(name),
