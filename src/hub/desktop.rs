@@ -844,9 +844,13 @@ fn perform(platform: &dyn Platform, work: &Work) -> Result<Done, ActionError> {
     }
 }
 
-/// Runs `job` on a blocking thread (tokio's pool inside a runtime, a plain
-/// thread otherwise), then queues its answer.
+/// Runs `job` on a blocking thread, then queues its answer: tokio's
+/// blocking pool inside a runtime, a plain thread otherwise. A pickup dialog
+/// always gets a plain thread: it may stay open for `PickupTimeout`, and a
+/// runtime waits for its blocking pool when it shuts down, so a dialog must
+/// not hold up the daemon's exit.
 pub(super) fn spawn(hub: Hub, job: Job) {
+    let long = matches!(job.work, Work::Pickup(_));
     let task = move || {
         let platform = hub.inner.settings.platform.clone();
         let done =
@@ -859,10 +863,10 @@ pub(super) fn spawn(hub: Hub, job: Job) {
         finish(&hub, job, done);
     };
     match tokio::runtime::Handle::try_current() {
-        Ok(rt) => {
+        Ok(rt) if !long => {
             rt.spawn_blocking(task);
         }
-        Err(_) => {
+        _ => {
             if let Err(e) = std::thread::Builder::new()
                 .name("wsc-desktop".into())
                 .spawn(task)
