@@ -27,7 +27,8 @@ use wsconnector::platform::{
 };
 use x11rb::connection::Connection;
 use x11rb::protocol::xproto::{
-    AtomEnum, ConnectionExt as _, CreateWindowAux, EventMask, PropMode, Window, WindowClass,
+    AtomEnum, ButtonPressEvent, ClientMessageEvent, ConnectionExt as _, CreateWindowAux, EventMask,
+    KeyButMask, PropMode, Window, WindowClass, BUTTON_PRESS_EVENT,
 };
 use x11rb::rust_connection::RustConnection;
 use x11rb::wrapper::ConnectionExt as _;
@@ -188,6 +189,7 @@ struct Notified {
 }
 
 struct TestServer {
+    caps: Vec<String>,
     tx: mpsc::Sender<Notified>,
     closed: mpsc::Sender<u32>,
     next: u32,
@@ -196,7 +198,7 @@ struct TestServer {
 #[zbus::interface(name = "org.freedesktop.Notifications")]
 impl TestServer {
     fn get_capabilities(&self) -> Vec<String> {
-        vec!["actions".into(), "body".into(), "body-markup".into()]
+        self.caps.clone()
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -268,6 +270,10 @@ struct Bus {
 
 impl Bus {
     fn start() -> Bus {
+        Bus::start_with(&["actions", "body", "body-markup"])
+    }
+
+    fn start_with(caps: &[&str]) -> Bus {
         let (tx, notified) = mpsc::channel();
         let (ctx, closed) = mpsc::channel();
         let conn = zbus::blocking::connection::Builder::session()
@@ -277,6 +283,7 @@ impl Bus {
             .serve_at(
                 PATH,
                 TestServer {
+                    caps: caps.iter().map(|c| c.to_string()).collect(),
                     tx,
                     closed: ctx,
                     next: 0,
@@ -396,6 +403,79 @@ fn the_pickup_notification_reports_click_dismiss_and_timeout() {
         n.id,
         "the dialog was closed"
     );
+}
+
+/// The managed window whose `_NET_WM_NAME` is `title`.
+fn find_window(conn: &RustConnection, root: Window, title: &str) -> Option<Window> {
+    let client_list = atom(conn, "_NET_CLIENT_LIST");
+    let name = atom(conn, "_NET_WM_NAME");
+    let utf8 = atom(conn, "UTF8_STRING");
+    let r = conn
+        .get_property(false, root, client_list, AtomEnum::WINDOW, 0, 1024)
+        .ok()?
+        .reply()
+        .ok()?;
+    let windows: Vec<Window> = r.value32()?.collect();
+    windows.into_iter().find(|w| {
+        conn.get_property(false, *w, name, utf8, 0, 1024)
+            .ok()
+            .and_then(|c| c.reply().ok())
+            .is_some_and(|p| p.value == title.as_bytes())
+    })
+}
+
+#[test]
+fn without_notification_buttons_the_pickup_dialog_is_a_window() {
+    if !in_session("pickup window") {
+        return;
+    }
+    let bus = Bus::start_with(&["body"]);
+    let (conn, screen) = x11rb::connect(None).expect("X display");
+    let root = conn.setup().roots[screen].root;
+    let title = "Call from 32 2 555 12 34";
+    // Clicked on its button.
+    let t = std::thread::spawn(|| platform::system().pickup(&dialog("w1", DEADLINE)));
+    let w = wait_for("the pickup window", || find_window(&conn, root, title));
+    let click = ButtonPressEvent {
+        response_type: BUTTON_PRESS_EVENT,
+        detail: 1,
+        sequence: 0,
+        time: 0,
+        root,
+        event: w,
+        child: 0,
+        root_x: 0,
+        root_y: 0,
+        event_x: 150,
+        event_y: 70,
+        state: KeyButMask::default(),
+        same_screen: true,
+    };
+    conn.send_event(false, w, EventMask::BUTTON_PRESS, click)
+        .unwrap();
+    conn.flush().unwrap();
+    assert_eq!(t.join().unwrap(), Ok(PickupOutcome::PickedUp));
+    wait_for("the window to go", || {
+        find_window(&conn, root, title).is_none().then_some(())
+    });
+    // Closed through the window manager.
+    let t = std::thread::spawn(|| platform::system().pickup(&dialog("w2", DEADLINE)));
+    let w = wait_for("the pickup window", || find_window(&conn, root, title));
+    let close = ClientMessageEvent::new(32, w, atom(&conn, "_NET_CLOSE_WINDOW"), [0, 2, 0, 0, 0]);
+    conn.send_event(
+        false,
+        root,
+        EventMask::SUBSTRUCTURE_REDIRECT | EventMask::SUBSTRUCTURE_NOTIFY,
+        close,
+    )
+    .unwrap();
+    conn.flush().unwrap();
+    assert_eq!(t.join().unwrap(), Ok(PickupOutcome::Dismissed));
+    // Nobody reacts.
+    let t =
+        std::thread::spawn(|| platform::system().pickup(&dialog("w3", Duration::from_millis(300))));
+    assert_eq!(t.join().unwrap(), Ok(PickupOutcome::TimedOut));
+    assert!(bus.notified.try_recv().is_err(), "no notification was sent");
 }
 
 // ----- dunst, Debian's notification daemon -----

@@ -2,9 +2,11 @@
 //! user (own process group, no terminal, reaped so no zombies remain), URLs
 //! open through `xdg-open`, windows are found and moved through EWMH on X11
 //! (`x11`), toasts and the pickup dialog are freedesktop notifications on the
-//! session bus (`notify`).
+//! session bus (`notify`); where the notification service cannot show a
+//! button, the pickup dialog is a small X11 window (`pickup_window`).
 
 mod notify;
+mod pickup_window;
 mod x11;
 
 use std::io::ErrorKind;
@@ -98,7 +100,19 @@ impl Platform for Linux {
     }
 
     fn pickup(&self, dialog: &PickupDialog) -> Result<PickupOutcome, ActionError> {
-        notify::pickup(dialog)
+        match notify::pickup(dialog) {
+            // No notification service, or one without buttons: our own window.
+            Err(ActionError::NotSupported(why)) => {
+                tracing::debug!(%why, "pickup dialog: using a window instead of a notification");
+                pickup_window::pickup(dialog).map_err(|e| match e {
+                    ActionError::NotSupported(x) => {
+                        ActionError::NotSupported(format!("{why}; and no window either: {x}"))
+                    }
+                    other => other,
+                })
+            }
+            other => other,
+        }
     }
 
     fn host_name(&self) -> String {

@@ -25,25 +25,29 @@ const SIZE_H: u32 = 1 << 11;
 /// Longest title read from a window, in bytes.
 const MAX_TITLE: u32 = 4096;
 
-fn failed(what: &str, e: impl std::fmt::Display) -> ActionError {
+pub(super) fn failed(what: &str, e: impl std::fmt::Display) -> ActionError {
     ActionError::Failed(format!("{what}: {e}"))
 }
 
-/// The X display, or why there is none.
-fn connect() -> Result<(RustConnection, Window), ActionError> {
+/// The X display and its default screen's number, or why there is none.
+pub(super) fn connect_screen() -> Result<(RustConnection, usize), ActionError> {
     let display = std::env::var_os("DISPLAY").filter(|d| !d.is_empty());
     if display.is_none() {
         let wayland = std::env::var_os("WAYLAND_DISPLAY").is_some_and(|d| !d.is_empty());
         return Err(ActionError::NotSupported(if wayland {
-            "window focus and resize need X11; this is a Wayland session without X \
+            "windows of other programs (focus, resize, the pickup window) need X11; this is a Wayland session without X \
              (Wayland lets no program move or focus another program's windows)"
                 .into()
         } else {
             "no X display (DISPLAY is not set)".into()
         }));
     }
-    let (conn, screen) =
-        x11rb::connect(None).map_err(|e| failed("cannot connect to the X display", e))?;
+    x11rb::connect(None).map_err(|e| failed("cannot connect to the X display", e))
+}
+
+/// The X display and its root window, or why there is none.
+fn connect() -> Result<(RustConnection, Window), ActionError> {
+    let (conn, screen) = connect_screen()?;
     let root = conn
         .setup()
         .roots
@@ -62,7 +66,7 @@ struct Atoms {
     close: u32,
 }
 
-fn atom(conn: &RustConnection, name: &str) -> Result<u32, ActionError> {
+pub(super) fn atom(conn: &RustConnection, name: &str) -> Result<u32, ActionError> {
     conn.intern_atom(false, name.as_bytes())
         .map_err(|e| failed("X request failed", e))?
         .reply()
