@@ -87,7 +87,7 @@ enum Answer {
 }
 
 /// A checked action waiting to run outside the lock.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(super) struct Job {
     conn: ConnId,
     request_id: Option<Value>,
@@ -851,6 +851,8 @@ fn perform(platform: &dyn Platform, work: &Work) -> Result<Done, ActionError> {
 /// not hold up the daemon's exit.
 pub(super) fn spawn(hub: Hub, job: Job) {
     let long = matches!(job.work, Work::Pickup(_));
+    // Kept to answer (and to end a pickup's dedupe entry) if no thread starts.
+    let fallback = (hub.clone(), job.clone());
     let task = move || {
         let platform = hub.inner.settings.platform.clone();
         let done =
@@ -872,6 +874,12 @@ pub(super) fn spawn(hub: Hub, job: Job) {
                 .spawn(task)
             {
                 tracing::error!(error = %e, "cannot start a thread for a desktop action");
+                let (hub, job) = fallback;
+                finish(
+                    &hub,
+                    job,
+                    Err(ActionError::Failed(format!("cannot start a thread: {e}"))),
+                );
             }
         }
     }
