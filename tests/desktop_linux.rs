@@ -707,3 +707,75 @@ async fn end_to_end_launch_and_notify_over_the_websocket() {
     d.shutdown();
     d.wait().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn end_to_end_window_and_pickup_over_the_websocket() {
+    if !in_session("end to end window and pickup") {
+        return;
+    }
+    let bus = Bus::start();
+    let d = common::start_with(|c| {
+        let mut desk = common::origin_entry("https://desk.example.com");
+        desk.capabilities = Capabilities {
+            data: true,
+            window: true,
+            dialog: true,
+            ..Capabilities::default()
+        };
+        c.origins.push(desk);
+    })
+    .await;
+    let addr = common::v4(&d);
+    let host = common::host(&d);
+    let mut tab1 = common::ws_connect(addr, &host, Some("https://desk.example.com")).await;
+    let mut tab2 = common::ws_connect(addr, &host, Some("https://desk.example.com")).await;
+    common::next_json(&mut tab1).await;
+    common::next_json(&mut tab2).await;
+
+    // A real window, focused and resized from the page.
+    let (conn, screen) = x11rb::connect(None).expect("X display");
+    let root = conn.setup().roots[screen].root;
+    let w = make_window(&conn, root, "wsc-test e2e window");
+    let r = request(&mut tab1, json!({"action": "setSizeWindow", "x": 0, "width": 500, "height": 400, "windowName": "wsc-test e2e window", "focus": true})).await;
+    assert_eq!(r["result"], "SUCCESS", "{r}");
+    let end = Instant::now() + DEADLINE;
+    loop {
+        let g = conn.get_geometry(w).unwrap().reply().unwrap();
+        if active_window(&conn, root) == Some(w) && (g.width, g.height) == (500, 400) {
+            break;
+        }
+        assert!(Instant::now() < end, "window not focused and resized");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let r = request(
+        &mut tab1,
+        json!({"action": "setSizeWindow", "windowName": "no such window, really"}),
+    )
+    .await;
+    assert_eq!(r["errorCode"], "not_found", "{r}");
+
+    // Two tabs ask for the same call: one notification, both hear the click.
+    let ask = json!({"action": "showPickupDialog", "title": "Call from ACME", "buttonText": "Take", "interactionId": "e2e-1"});
+    let r1 = request(&mut tab1, ask.clone()).await;
+    assert_eq!(r1["data"], json!({"key": "e2e-1", "shown": true}), "{r1}");
+    let r2 = request(&mut tab2, ask).await;
+    assert_eq!(r2["data"], json!({"key": "e2e-1", "shown": false}), "{r2}");
+    let (bus, n) = tokio::task::spawn_blocking(move || {
+        let n = bus.next();
+        (bus, n)
+    })
+    .await
+    .unwrap();
+    assert_eq!(n.summary, "Call from ACME");
+    bus.click(n.id, "pickup");
+    for tab in [&mut tab1, &mut tab2] {
+        let e = common::next_json(tab).await;
+        assert_eq!(
+            e,
+            json!({"type": "event", "event": "PickupResult", "key": "e2e-1", "result": "pickedUp"})
+        );
+    }
+    assert!(bus.notified.try_recv().is_err(), "exactly one notification");
+    d.shutdown();
+    d.wait().await;
+}
