@@ -11,6 +11,8 @@
 //!   -> server::connection  frames <-> text, ping/pong, bounded outbox
 //!   -> hub         sessions and request dispatch (protocol)
 //!        -> store  environments, subscriptions, events, replay
+//!        -> hub::desktop -> platform   desktop actions, checked under the
+//!                                      hub's lock, run outside it
 //! ```
 //!
 //! `config` turns `config.xml` and flags into one validated `Config` before

@@ -62,6 +62,9 @@ impl Parser {
             .into_iter()
             .map(|(p, _)| p)
             .collect();
+        if let Some(g) = self.gen_p2c.take() {
+            cfg.gen_p2c = g;
+        }
         if let Some(g) = self.settings.get("ExtraHostNames").cloned() {
             for item in values::list(&g.value) {
                 let host = values::host_name(&item)
@@ -321,6 +324,7 @@ impl Parser {
             ("Timers/HelloTimeout", &mut t.hello, true),
             ("Timers/ResumeTokenTtl", &mut t.resume_token_ttl, false),
             ("Timers/ShutdownGrace", &mut t.shutdown_grace, false),
+            ("Timers/PickupTimeout", &mut t.pickup, false),
         ] {
             if let Some((v, g)) = self.typed(key, values::duration)? {
                 if v.is_zero() && !zero_ok {
