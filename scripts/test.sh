@@ -69,16 +69,33 @@ stage "tests (cargo test)"
 cargo test --locked --all-targets 2>&1 | tee target/cargo-test.log
 stage_end "tests"
 
+stage "connector.js unit tests (node --test, no network)"
+(cd js-client && node --test) 2>&1 | tee target/js-client-test.log
+stage_end "connector.js unit tests"
+
 stage "browser tests (Chromium, scripts/test-browser.sh)"
 ./scripts/test-browser.sh 2>&1 | tee target/browser-test.log
 stage_end "browser tests"
 
+stage "Linux desktop actions (Xvfb + openbox + D-Bus, scripts/test-desktop.sh)"
+./scripts/test-desktop.sh 2>&1 | tee target/desktop-test.log
+stage_end "Linux desktop actions"
+
+stage "Windows smoke tests under Wine (scripts/test-windows.sh)"
+./scripts/test-windows.sh 2>&1 | tee target/wine-stage.log
+stage_end "Windows smoke tests"
+
+stage "fat-client examples (scripts/test-examples.sh)"
+./scripts/test-examples.sh 2>&1 | tee target/examples-test.log
+stage_end "fat-client examples"
+
 # One closing line over every runner: cargo's "test result:" lines and node's
 # "pass N" / "fail N" summary.
-sum_cargo() { grep -E '^test result:' target/cargo-test.log | sed -E "s/.* ([0-9]+) $1.*/\1/" | awk '{s+=$1} END {print s+0}'; }
-sum_node() { grep -E "^[^ ]+ $1 [0-9]+$" target/browser-test.log | awk '{s+=$3} END {print s+0}'; }
-passed=$(( $(sum_cargo passed) + $(sum_node pass) ))
-failed=$(( $(sum_cargo failed) + $(sum_node fail) ))
+sum_cargo() { cat target/cargo-test.log target/desktop-test.log | grep -E '^test result:' | sed -E "s/.* ([0-9]+) $1.*/\1/" | awk '{s+=$1} END {print s+0}'; }
+sum_node() { cat target/js-client-test.log target/browser-test.log | grep -E "^[^ ]+ $1 [0-9]+$" | awk '{s+=$3} END {print s+0}'; }
+sum_line() { grep -E "^$1: " "$2" | sed -E "s/.* ([0-9]+) $3.*/\\1/" | awk '{s+=$1} END {print s+0}'; }
+passed=$(( $(sum_cargo passed) + $(sum_node pass) + $(sum_line examples target/examples-test.log passed) + $(sum_line wine target/wine-stage.log passed) ))
+failed=$(( $(sum_cargo failed) + $(sum_node fail) + $(sum_line examples target/examples-test.log failed) + $(sum_line wine target/wine-stage.log failed) ))
 skipped=$(grep -c . "$WSC_SKIP_LOG" || true)
 
 echo

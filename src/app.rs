@@ -83,6 +83,10 @@ pub fn hub_settings(config: &Config, user_name: &str) -> HubSettings {
         resume_token_ttl: config.timers.resume_token_ttl,
         host_name: host_name(),
         user_name: user_name.to_string(),
+        platform: crate::platform::system(),
+        programs: config.programs.clone(),
+        gen_p2c: config.gen_p2c.clone(),
+        pickup_timeout: config.timers.pickup,
     }
 }
 

@@ -25,7 +25,12 @@
 //! connection task may ask for a close, e.g. 1008 for abuse),
 //! `Session::try_recv` and `Session::queued`. The wire format is
 //! `crate::protocol`, documented in docs/protocol.md.
+//!
+//! Desktop actions (`desktop`) are checked under the lock like any request,
+//! then performed by the platform outside it, on a blocking thread; their
+//! one reply is queued when the platform call returns.
 
+mod desktop;
 mod dispatch;
 
 use std::collections::HashMap;
@@ -36,8 +41,9 @@ use serde::Serialize;
 use tokio::sync::{mpsc, Notify};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use crate::config::{Capabilities, Limits, VarFilter};
+use crate::config::{Capabilities, GenP2c, Limits, Program, VarFilter};
 use crate::peer::OsUser;
+use crate::platform::Platform;
 use crate::protocol::{EventName, Hello, StatusEvent, CLOSE_TOO_SLOW, PRODUCT, PROTOCOL_VERSION};
 use crate::store::Store;
 
@@ -62,10 +68,12 @@ pub struct PeerInfo {
     pub read: VarFilter,
     /// Variables it may write.
     pub write: VarFilter,
+    /// URL patterns `openUrl` may open for this origin (`*` wildcards).
+    pub open_url_patterns: Vec<String>,
 }
 
 /// Settings the hub needs from the configuration.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct HubSettings {
     /// Store and outbox limits.
     pub limits: Limits,
@@ -75,6 +83,28 @@ pub struct HubSettings {
     pub host_name: String,
     /// OS user name for `getUser`.
     pub user_name: String,
+    /// Performs the desktop actions (`platform::system()`, or a recording in tests).
+    pub platform: Arc<dyn Platform>,
+    /// Programs `launchProcess` may start.
+    pub programs: Vec<Program>,
+    /// The v1 `GEN_P2C` requests.
+    pub gen_p2c: GenP2c,
+    /// A pickup dialog closes itself (`timedOut`) after this.
+    pub pickup_timeout: Duration,
+}
+
+impl std::fmt::Debug for HubSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HubSettings")
+            .field("limits", &self.limits)
+            .field("resume_token_ttl", &self.resume_token_ttl)
+            .field("host_name", &self.host_name)
+            .field("user_name", &self.user_name)
+            .field("programs", &self.programs)
+            .field("gen_p2c", &self.gen_p2c)
+            .field("pickup_timeout", &self.pickup_timeout)
+            .finish_non_exhaustive()
+    }
 }
 
 /// One message for the connection task to send.
@@ -126,6 +156,8 @@ struct State {
     conns: HashMap<ConnId, Conn>,
     tokens: HashMap<String, Token>,
     next_id: u64,
+    /// Pickup dialogs showing now, by key, with who asked.
+    pickups: desktop::Pickups,
 }
 
 /// The hub's side of one connection.
@@ -292,6 +324,7 @@ impl Hub {
                     conns: HashMap::new(),
                     tokens: HashMap::new(),
                     next_id: 1,
+                    pickups: desktop::Pickups::default(),
                 }),
             }),
         }
@@ -363,7 +396,12 @@ impl Hub {
             Some(conn) if !conn.dead => {}
             _ => return,
         }
-        dispatch::run(&self.inner.settings, &mut st, id, parsed, now);
+        let job = dispatch::run(&self.inner.settings, &mut st, id, parsed, now);
+        // The platform call blocks: never under the lock.
+        drop(st);
+        if let Some(job) = job {
+            desktop::spawn(self.clone(), job);
+        }
     }
 
     /// The connection ended: drop its registrations and subscriptions (never

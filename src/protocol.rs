@@ -154,16 +154,67 @@ pub enum Request {
         #[serde(default)]
         environments: Vec<ResumeEnvironment>,
     },
-    /// Desktop: focus and size a window (platform layer; not supported yet).
-    SetSizeWindow {},
-    /// Desktop: show a toast (platform layer; not supported yet).
-    ShowNotification {},
-    /// Desktop: launch a declared program (platform layer; not supported yet).
-    LaunchProcess {},
-    /// Desktop: show the incoming-call pickup dialog (platform layer; not supported yet).
-    ShowPickupDialog {},
-    /// Desktop: open a URL in the default browser (platform layer; not supported yet).
-    OpenUrl {},
+    /// Desktop (`window`): find a window by title, resize it, bring it to the front (§3.2.15).
+    #[serde(rename_all = "camelCase")]
+    SetSizeWindow {
+        /// Legacy first argument: horizontal position of a resized window (number or numeric string; default 0).
+        #[serde(default)]
+        x: Value,
+        /// New width; 0 (the default) with `height` 0 keeps the size.
+        #[serde(default)]
+        width: Value,
+        /// New height; 0 (the default) with `width` 0 keeps the size.
+        #[serde(default)]
+        height: Value,
+        /// The window title (exact match first, then substring).
+        window_name: String,
+        /// Bring it to the front (boolean or "true"/"false"; default true).
+        #[serde(default)]
+        focus: Value,
+    },
+    /// Desktop (`notify`): show a toast (§3.2.16).
+    ShowNotification {
+        /// Title line.
+        title: String,
+        /// Body text (plain text).
+        message: String,
+        /// Milliseconds it stays (number or numeric string; default 5000).
+        #[serde(default)]
+        duration: Value,
+        /// Legacy colour (`Red`, `#ff0000`): red means critical urgency.
+        #[serde(default)]
+        color: Option<String>,
+        /// Legacy width hint (ignored where the platform sizes toasts).
+        #[serde(default)]
+        width: Value,
+        /// Legacy height hint.
+        #[serde(default)]
+        height: Value,
+    },
+    /// Desktop (`launch`): start a program declared in config.xml (§3.2.17).
+    LaunchProcess {
+        /// The declared program name (`editor`, legacy `chrome.exe`); never a path.
+        name: String,
+        /// The one parameter, checked against the program's rule; absent or "" = none.
+        #[serde(default)]
+        parameter: Option<String>,
+    },
+    /// Desktop (`dialog`): the incoming-call pickup dialog (§3.2.18).
+    #[serde(rename_all = "camelCase")]
+    ShowPickupDialog {
+        /// Title / caller text.
+        title: String,
+        /// Label of the pick-up button.
+        button_text: String,
+        /// The dedupe key; default: the VOICE environment's `InteractionId` or `gwt_interactionid`.
+        #[serde(default)]
+        interaction_id: Option<String>,
+    },
+    /// Desktop (`openUrl`): open an http/https URL allowed for this origin.
+    OpenUrl {
+        /// The URL.
+        url: String,
+    },
 }
 
 /// One environment's part of `setAllJSON`.
@@ -224,8 +275,17 @@ pub enum ErrorCode {
     LimitExceeded,
     /// The connection lacks the capability or the variable is outside its allow-list.
     Forbidden,
-    /// The action exists but this build cannot perform it yet.
+    /// The platform cannot perform this action (e.g. window focus on Wayland).
     NotSupported,
+    /// An argument of a desktop action is malformed, too long, holds control
+    /// characters, or does not match the configured rule.
+    InvalidArgument,
+    /// `launchProcess` names no program declared in config.xml.
+    UnknownProgram,
+    /// The target of a desktop action (window, program file) does not exist.
+    NotFound,
+    /// The operating system refused or failed the desktop action.
+    ActionFailed,
 }
 
 /// `SUCCESS` or `FAILURE`.
@@ -308,6 +368,8 @@ pub enum EventName {
     EnvironmentRemoved,
     /// The daemon's status changed (`stopping-service`).
     ServerStatus,
+    /// A pickup dialog this connection asked for ended.
+    PickupResult,
 }
 
 /// A change in an environment, in the reference v3 shape plus `epoch`/`seq`.
@@ -347,3 +409,43 @@ pub struct StatusEvent<'a> {
     /// The status, e.g. `stopping-service`.
     pub status: &'a str,
 }
+
+/// The end of a pickup dialog, sent to every connection that asked for it.
+#[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PickupEvent<'a> {
+    /// Always `"event"`.
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    /// Always `PickupResult`.
+    pub event: EventName,
+    /// The dedupe key (interaction id) of the dialog.
+    pub key: &'a str,
+    /// `pickedUp`, `dismissed`, `timedOut`, or `failed` (see `errorCode`).
+    pub result: &'a str,
+    /// Why the dialog could not be shown (`failed` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_code: Option<ErrorCode>,
+    /// Human-readable reason (`failed` only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error_message: Option<String>,
+}
+
+/// Environment the v1 `GEN_P2C` requests are written to.
+pub const GEN_P2C_ENVIRONMENT: &str = "Default";
+/// The v1 request key and the keys it consumes with it (never stored).
+pub const GEN_P2C_KEYS: &[&str] = &[
+    "GEN_P2C",
+    "process",
+    "argument",
+    "loginurl",
+    "iexploreprocess",
+];
+/// Environment the pickup dialog reads its default key from and writes its result to.
+pub const PICKUP_ENVIRONMENT: &str = "VOICE";
+/// Variables holding the current interaction id, in the order they are tried.
+pub const INTERACTION_ID_VARIABLES: &[&str] = &["InteractionId", "gwt_interactionid"];
+/// Variable set to `pickedUp`, `dismissed`, `timedOut` or `failed` when a dialog ends.
+pub const PICKUP_RESULT_VARIABLE: &str = "PickupResult";
+/// Variable set to the dialog's key when a dialog ends (written before `PickupResult`).
+pub const PICKUP_KEY_VARIABLE: &str = "PickupKey";

@@ -796,6 +796,9 @@ fn example_file_parses_without_warnings_and_documents_every_field() {
         "HelloTimeout",
         "ResumeTokenTtl",
         "ShutdownGrace",
+        "PickupTimeout",
+        "GenP2C",
+        "toolbarTitle",
     ] {
         assert!(
             text.contains(name),
@@ -859,4 +862,58 @@ fn app_settings_password_is_exact() {
         Path::new("/etc/wsconnector/c.pfx"),
         "paths trimmed"
     );
+}
+
+// ----- desktop settings -----
+
+#[test]
+fn gen_p2c_is_off_by_default_and_enabled_with_a_warning() {
+    let off = load(&doc(""));
+    assert!(!off.config.gen_p2c.enabled);
+    assert_eq!(off.config.gen_p2c.toolbar_title, None);
+    assert!(describe(&off.config).contains("GenP2C"));
+    let on = load(&doc(
+        r#"<genp2c Enabled="TRUE" toolbarTitle=" Workspace "/>"#,
+    ));
+    assert!(on.config.gen_p2c.enabled);
+    assert_eq!(
+        on.config.gen_p2c.toolbar_title.as_deref(),
+        Some("Workspace")
+    );
+    assert!(
+        on.warnings.iter().any(|w| w.contains("GenP2C enabled")),
+        "{:?}",
+        on.warnings
+    );
+    let explicit_off = load(&doc(r#"<GenP2C enabled="false"/>"#));
+    assert!(!explicit_off.config.gen_p2c.enabled);
+    assert!(
+        explicit_off.warnings.is_empty(),
+        "{:?}",
+        explicit_off.warnings
+    );
+    assert_invalid(
+        &error(&doc(r#"<GenP2C enabled="yes please"/>"#)),
+        "GenP2C/enabled",
+        "yes please",
+        "true",
+    );
+    assert!(matches!(
+        error(&doc("<GenP2C/>\n<GenP2C/>")),
+        ConfigError::Duplicate { .. }
+    ));
+    let unknown = load(&doc(r#"<GenP2C enabled="false" program="x"/>"#));
+    assert!(
+        unknown.warnings.iter().any(|w| w.contains("program")),
+        "{:?}",
+        unknown.warnings
+    );
+}
+
+#[test]
+fn pickup_timeout_has_a_default_and_can_be_set() {
+    assert_eq!(load(&doc("")).config.timers.pickup, Duration::from_secs(30));
+    let l = load(&doc("<Timers><PickupTimeout>45s</PickupTimeout></Timers>"));
+    assert_eq!(l.config.timers.pickup, Duration::from_secs(45));
+    error(&doc("<Timers><PickupTimeout>0s</PickupTimeout></Timers>"));
 }

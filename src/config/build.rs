@@ -62,6 +62,9 @@ impl Parser {
             .into_iter()
             .map(|(p, _)| p)
             .collect();
+        if let Some(g) = self.gen_p2c.take() {
+            cfg.gen_p2c = g;
+        }
         if let Some(g) = self.settings.get("ExtraHostNames").cloned() {
             for item in values::list(&g.value) {
                 let host = values::host_name(&item)
@@ -231,34 +234,25 @@ impl Parser {
             .get("ByteSizeReader")
             .map_or("ByteSizeReader".to_string(), |g| g.name.clone());
         let message = l.max_message_bytes;
+        let over_message = |g: &Given| {
+            self.invalid(
+                &g.name,
+                &g.value,
+                format!(
+                    "at most {message_name} ({})",
+                    values::size_text(message as u64)
+                ),
+                g.line,
+            )
+        };
         match frame {
             None => l.max_frame_bytes = message,
-            Some((v, g)) if v > message => {
-                return Err(self.invalid(
-                    &g.name,
-                    &g.value,
-                    format!(
-                        "at most {message_name} ({})",
-                        values::size_text(message as u64)
-                    ),
-                    g.line,
-                ))
-            }
+            Some((v, g)) if v > message => return Err(over_message(&g)),
             Some((v, _)) => l.max_frame_bytes = v,
         }
         match value {
             None => l.max_value_bytes = l.max_value_bytes.min(message),
-            Some((v, g)) if v > message => {
-                return Err(self.invalid(
-                    &g.name,
-                    &g.value,
-                    format!(
-                        "at most {message_name} ({})",
-                        values::size_text(message as u64)
-                    ),
-                    g.line,
-                ))
-            }
+            Some((v, g)) if v > message => return Err(over_message(&g)),
             Some((v, _)) => l.max_value_bytes = v,
         }
         let l = cfg.limits.clone();
@@ -330,6 +324,7 @@ impl Parser {
             ("Timers/HelloTimeout", &mut t.hello, true),
             ("Timers/ResumeTokenTtl", &mut t.resume_token_ttl, false),
             ("Timers/ShutdownGrace", &mut t.shutdown_grace, false),
+            ("Timers/PickupTimeout", &mut t.pickup, false),
         ] {
             if let Some((v, g)) = self.typed(key, values::duration)? {
                 if v.is_zero() && !zero_ok {

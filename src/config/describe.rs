@@ -120,6 +120,14 @@ pub fn describe(cfg: &Config) -> String {
         );
         line("Program", v);
     }
+    line(
+        "GenP2C",
+        match (&cfg.gen_p2c.enabled, &cfg.gen_p2c.toolbar_title) {
+            (false, _) => "disabled".to_string(),
+            (true, None) => "enabled (RqStopGWT refused: no toolbarTitle)".to_string(),
+            (true, Some(t)) => format!("enabled toolbarTitle={t:?}"),
+        },
+    );
     let l = &cfg.limits;
     for (name, value) in [
         ("MaxMessageBytes", size_text(l.max_message_bytes as u64)),
@@ -160,6 +168,7 @@ pub fn describe(cfg: &Config) -> String {
         ("HelloTimeout", t.hello),
         ("ResumeTokenTtl", t.resume_token_ttl),
         ("ShutdownGrace", t.shutdown_grace),
+        ("PickupTimeout", t.pickup),
     ] {
         let mut text = duration_text(value);
         if name == "HelloTimeout" && value.is_zero() {

@@ -129,6 +129,7 @@ impl Config {
             },
             origins: Vec::new(),
             programs: Vec::new(),
+            gen_p2c: GenP2c::default(),
             extra_host_names: Vec::new(),
             allow_other_users: false,
             mode: Mode::SingleUser,
@@ -156,6 +157,7 @@ impl Config {
                 hello: Duration::from_secs(60),
                 resume_token_ttl: Duration::from_secs(600),
                 shutdown_grace: Duration::from_secs(5),
+                pickup: Duration::from_secs(30),
             },
         }
     }

@@ -233,6 +233,15 @@ pub struct Program {
     pub parameter_rule: Option<String>,
 }
 
+/// The v1 `GEN_P2C` requests in the `Default` environment (`<GenP2C>`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct GenP2c {
+    /// Act on `RqStartProcess`, `RqStartGWT`, `RqStopGWT` (default false).
+    pub enabled: bool,
+    /// Title of the toolbar window `RqStopGWT` closes; `None` = `RqStopGWT` is refused.
+    pub toolbar_title: Option<String>,
+}
+
 /// Size and count limits. Per-connection limits keep one page from exhausting
 /// what the toolbar needs.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -284,6 +293,8 @@ pub struct Timers {
     pub resume_token_ttl: Duration,
     /// How long shutdown waits for clients to close before exiting anyway.
     pub shutdown_grace: Duration,
+    /// A pickup dialog nobody answers closes itself after this (`timedOut`).
+    pub pickup: Duration,
 }
 
 /// The effective, validated configuration.
@@ -303,6 +314,8 @@ pub struct Config {
     pub origins: Vec<OriginEntry>,
     /// Programs `launchProcess` may start.
     pub programs: Vec<Program>,
+    /// The v1 `GEN_P2C` requests (off by default).
+    pub gen_p2c: GenP2c,
     /// Customer DNS names resolving to 127.0.0.1 that may appear in `Host`.
     pub extra_host_names: Vec<String>,
     /// Accept connections from other OS users (default false).

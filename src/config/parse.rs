@@ -65,10 +65,18 @@ pub(crate) const TIMER_SETTINGS: &[&str] = &[
     "HelloTimeout",
     "ResumeTokenTtl",
     "ShutdownGrace",
+    "PickupTimeout",
 ];
 
 /// Sections that are parsed as structures, not scalars.
-const SECTIONS: &[&str] = &["Origins", "Programs", "Limits", "Timers", "appSettings"];
+const SECTIONS: &[&str] = &[
+    "Origins",
+    "Programs",
+    "Limits",
+    "Timers",
+    "appSettings",
+    "GenP2C",
+];
 
 /// One scalar setting as written in the file.
 #[derive(Debug, Clone)]
@@ -107,6 +115,8 @@ pub(super) struct Parser {
     pub(super) origins: Vec<OriginAt>,
     /// `<Program>` entries in file order, with their lines.
     pub(super) programs: Vec<(Program, u32)>,
+    /// `<GenP2C>`, when given.
+    pub(super) gen_p2c: Option<GenP2c>,
     /// Sections met so far and their lines, to refuse a second one.
     pub(super) sections_seen: HashMap<String, u32>,
     /// Warnings so far, each prefixed with the file.
@@ -137,6 +147,7 @@ pub(crate) fn parse(xml: &str, source: ConfigSource) -> Result<Loaded, ConfigErr
         settings: HashMap::new(),
         origins: Vec::new(),
         programs: Vec::new(),
+        gen_p2c: None,
         sections_seen: HashMap::new(),
         warnings: Vec::new(),
     };
@@ -297,6 +308,10 @@ impl Parser {
                 self.record(key, given)?;
             } else if let Some(section) = canonical(name, SECTIONS) {
                 self.enter_section(section, line)?;
+                if section == "GenP2C" {
+                    self.gen_p2c_element(child)?;
+                    continue;
+                }
                 self.check_attributes(child, &[], &format!("<{section}>"));
                 self.warn_stray_text(child, &format!("<{section}>"));
                 match section {
@@ -525,6 +540,45 @@ impl Parser {
             },
             line,
         })
+    }
+
+    /// `<GenP2C enabled="true" toolbarTitle="Workspace"/>`.
+    fn gen_p2c_element(&mut self, node: Node) -> Result<(), ConfigError> {
+        let line = self.line(node);
+        self.check_attributes(node, &["enabled", "toolbarTitle"], "<GenP2C>");
+        self.warn_stray_text(node, "<GenP2C>");
+        for c in node.children().filter(Node::is_element) {
+            self.warn_unknown_element(c, "<GenP2C>");
+        }
+        let enabled = match Self::attribute(node, "enabled") {
+            None => false,
+            Some(text) => {
+                values::boolean(text).map_err(|e| self.invalid("GenP2C/enabled", text, e, line))?
+            }
+        };
+        let toolbar_title = match Self::attribute(node, "toolbarTitle").map(str::trim) {
+            None | Some("") => None,
+            Some(t) if t.chars().any(char::is_control) => {
+                return Err(self.invalid(
+                    "GenP2C/toolbarTitle",
+                    t,
+                    "a window title without control characters".into(),
+                    line,
+                ))
+            }
+            Some(t) => Some(t.to_string()),
+        };
+        if enabled {
+            self.warn(format!(
+                "GenP2C enabled (line {line}): pages with the launch capability may start \
+                 declared programs through the v1 GEN_P2C requests"
+            ));
+        }
+        self.gen_p2c = Some(GenP2c {
+            enabled,
+            toolbar_title,
+        });
+        Ok(())
     }
 
     fn programs_section(&mut self, node: Node) -> Result<(), ConfigError> {

@@ -7,6 +7,7 @@ use std::time::Instant;
 
 use serde_json::{json, Map, Value};
 
+use super::desktop::{self, Job, Prepared};
 use super::{push, to_text, Conn, ConnId, HubSettings, Outgoing, PeerInfo, State, MAX_LINEAGE};
 use crate::protocol::{
     ContextEvent, ErrorCode, EventName, Outcome, Reply, Request, ResumeEnvironment, ACTIONS,
@@ -17,12 +18,12 @@ use crate::store::{names, Change, Commit, Event, Head, Replay, Store, StoreError
 /// Why a request failed, as the reply says it.
 #[derive(Debug)]
 pub(super) struct Failure {
-    code: ErrorCode,
-    message: String,
+    pub(super) code: ErrorCode,
+    pub(super) message: String,
 }
 
 impl Failure {
-    fn new(code: ErrorCode, message: impl Into<String>) -> Failure {
+    pub(super) fn new(code: ErrorCode, message: impl Into<String>) -> Failure {
         Failure {
             code,
             message: message.into(),
@@ -125,24 +126,47 @@ pub(super) fn parse(text: &str) -> Parsed {
 struct Answer {
     data: Option<Value>,
     head: Option<Head>,
+    /// A desktop action a `GEN_P2C` bulk write asked for, to run after the reply.
+    job: Option<Job>,
 }
 
-/// Runs a parsed request for `id`, queues its reply, then its events.
+/// Runs a parsed request for `id`, queues its reply, then its events. A
+/// desktop action is only checked here: the job returned must be run by the
+/// caller after it released the lock.
 pub(super) fn run(
     settings: &HubSettings,
     st: &mut State,
     id: ConnId,
     parsed: Parsed,
     now: Instant,
-) {
+) -> Option<Job> {
     let Parsed {
         request_id,
         action,
         request,
     } = parsed;
-    let result = request.and_then(|req| execute(settings, st, id, req, now));
+    let result = match request {
+        Ok(req) if desktop::is_desktop(&req) => {
+            match desktop::prepare(settings, st, id, req, request_id.clone()) {
+                // The reply comes when the platform call returns.
+                Ok(Prepared::Later(job)) => return Some(job),
+                Ok(Prepared::Now(data, job)) => Ok((
+                    Answer {
+                        data: Some(data),
+                        head: None,
+                        job,
+                    },
+                    Commit::default(),
+                )),
+                Err(f) => Err(f),
+            }
+        }
+        other => other.and_then(|req| execute(settings, st, id, req, &request_id, now)),
+    };
+    let mut job = None;
     let (reply, commit) = match result {
-        Ok((answer, commit)) => {
+        Ok((mut answer, commit)) => {
+            job = answer.job.take();
             tracing::debug!(conn = id.0, action = action.as_deref(), request_id = ?request_id, "request ok");
             (
                 Reply {
@@ -179,6 +203,7 @@ pub(super) fn run(
     };
     push(&mut st.conns, id, Outgoing::Text(to_text(&reply)));
     fan_out(&st.store, &mut st.conns, &commit);
+    job
 }
 
 fn event_name(change: &Change) -> EventName {
@@ -215,7 +240,7 @@ fn context_event<'a>(
 /// Queues each event for its recipients, in commit order. Each distinct
 /// payload is serialized once: one without `Values`, and one with `Values`
 /// per distinct read allow-list; recipients share the bytes.
-fn fan_out(store: &Store, conns: &mut HashMap<ConnId, Conn>, commit: &Commit) {
+pub(super) fn fan_out(store: &Store, conns: &mut HashMap<ConnId, Conn>, commit: &Commit) {
     for notice in &commit.notices {
         let env = store
             .environment(&notice.environment)
@@ -273,24 +298,16 @@ fn need_data(peer: &PeerInfo) -> Result<(), Failure> {
     }
 }
 
-/// Desktop actions: refused without the capability, otherwise not yet available.
-fn desktop(granted: bool, capability: &str) -> Result<(Answer, Commit), Failure> {
-    if granted {
-        Err(Failure::new(
-            ErrorCode::NotSupported,
-            "desktop actions are not available in this version of wsconnector",
-        ))
-    } else {
-        Err(Failure::new(
-            ErrorCode::Forbidden,
-            format!("this origin is not granted the `{capability}` capability; an administrator can grant it in config.xml"),
-        ))
-    }
-}
-
 fn commit_answer(commit: Commit, data: Option<Value>) -> (Answer, Commit) {
     let head = commit.heads.first().cloned();
-    (Answer { data, head }, commit)
+    (
+        Answer {
+            data,
+            head,
+            job: None,
+        },
+        commit,
+    )
 }
 
 /// One `match` over the typed request.
@@ -299,6 +316,7 @@ fn execute(
     st: &mut State,
     id: ConnId,
     req: Request,
+    request_id: &Option<Value>,
     now: Instant,
 ) -> Result<(Answer, Commit), Failure> {
     if let Request::Resume {
@@ -318,12 +336,12 @@ fn execute(
         return Err(Failure::new(ErrorCode::BadRequest, "connection is closing"));
     };
     let peer = &conn.peer;
-    let caps = peer.capabilities;
     let plain = |data: Value| {
         Ok((
             Answer {
                 data: Some(data),
                 head: None,
+                job: None,
             },
             Commit::default(),
         ))
@@ -332,11 +350,15 @@ fn execute(
         Request::GetVersion {} => plain(json!(crate::VERSION)),
         Request::GetHost {} => plain(json!(settings.host_name)),
         Request::GetUser {} => plain(json!(peer.os_user.name)),
-        Request::SetSizeWindow {} => desktop(caps.window, "window"),
-        Request::ShowNotification {} => desktop(caps.notify, "notify"),
-        Request::LaunchProcess {} => desktop(caps.launch, "launch"),
-        Request::ShowPickupDialog {} => desktop(caps.dialog, "dialog"),
-        Request::OpenUrl {} => desktop(caps.open_url, "openUrl"),
+        // Answered before the match: checked under the lock, run outside it.
+        Request::SetSizeWindow { .. }
+        | Request::ShowNotification { .. }
+        | Request::LaunchProcess { .. }
+        | Request::ShowPickupDialog { .. }
+        | Request::OpenUrl { .. } => Err(Failure::new(
+            ErrorCode::BadRequest,
+            "internal error: a desktop action reached the wrong handler; please report it",
+        )),
         Request::CreateEnvironment {
             environment,
             client_name,
@@ -349,6 +371,7 @@ fn execute(
                 Answer {
                     data: Some(data),
                     head: Some(head),
+                    job: None,
                 },
                 Commit::default(),
             ))
@@ -372,6 +395,7 @@ fn execute(
             value,
         } => {
             need_data(peer)?;
+            desktop::gen_p2c_single(settings, &environment, &name)?;
             let commit = store.write(
                 id,
                 &[],
@@ -399,6 +423,7 @@ fn execute(
                     writes.push((environment.clone(), name, value));
                 }
             }
+            let job = desktop::gen_p2c_bulk(settings, peer, id, request_id.clone(), &mut writes)?;
             let commit = store.write(
                 id,
                 std::slice::from_ref(&environment),
@@ -406,7 +431,9 @@ fn execute(
                 clear_data,
                 &peer.write,
             )?;
-            Ok(commit_answer(commit, None))
+            let mut answer = commit_answer(commit, None);
+            answer.0.job = job;
+            Ok(answer)
         }
         Request::SetAllJson { data, clear_data } => {
             need_data(peer)?;
@@ -418,6 +445,7 @@ fn execute(
                     writes.push((entry.environment.clone(), name, value));
                 }
             }
+            let job = desktop::gen_p2c_bulk(settings, peer, id, request_id.clone(), &mut writes)?;
             let commit = store.write(id, &envs, writes, clear_data, &peer.write)?;
             let heads: Vec<Value> = commit
                 .heads
@@ -428,6 +456,7 @@ fn execute(
                 Answer {
                     data: Some(json!({ "environments": heads })),
                     head: None,
+                    job,
                 },
                 commit,
             ))
@@ -444,6 +473,7 @@ fn execute(
                 Answer {
                     data: Some(Value::Object(env.values(&environment, &peer.read))),
                     head: Some(head),
+                    job: None,
                 },
                 Commit::default(),
             ))
@@ -508,6 +538,7 @@ fn subscription_answer(
         Answer {
             data: Some(json!({"environment": environment, "name": name, "values": values})),
             head,
+            job: None,
         },
         Commit::default(),
     ))
@@ -652,6 +683,7 @@ fn resume(
     Ok(Answer {
         data: Some(json!({"resumed": resumed, "environments": out})),
         head: None,
+        job: None,
     })
 }
 
@@ -719,6 +751,11 @@ mod tests {
                 "value": 1,
                 "data": [],
                 "token": "t",
+                "windowName": "w",
+                "title": "t",
+                "message": "m",
+                "buttonText": "b",
+                "url": "https://example.com/",
             })
             .to_string();
             let p = parse(&text);

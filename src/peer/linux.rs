@@ -132,18 +132,37 @@ enum NetlinkError {
 }
 
 /// The uid owning the socket whose local address is `peer` and remote address
-/// is `local`, from one exact `sock_diag` request; `Ok(None)` when the kernel
+/// is `local`, from exact `sock_diag` requests; `Ok(None)` when the kernel
 /// knows no such (full) socket.
 fn netlink_owner(peer: SocketAddr, local: SocketAddr) -> Result<Option<u32>, NetlinkError> {
     let (peer, local) = (canonical(peer), canonical(local));
-    let family = match (peer, local) {
-        (SocketAddr::V4(_), SocketAddr::V4(_)) => AF_INET,
-        (SocketAddr::V6(_), SocketAddr::V6(_)) => AF_INET6,
+    match (peer, local) {
+        (SocketAddr::V4(_), SocketAddr::V4(_)) => {
+            if let Some(uid) = netlink_lookup(AF_INET, peer, local)? {
+                return Ok(Some(uid));
+            }
+            // A dual-stack IPv6 client socket talking to 127.0.0.1 (what Java
+            // and .NET create by default) is an AF_INET6 socket with mapped
+            // addresses: the AF_INET lookup does not see it.
+            let mapped = |a: SocketAddr| match a.ip() {
+                IpAddr::V4(v4) => SocketAddr::new(IpAddr::V6(v4.to_ipv6_mapped()), a.port()),
+                IpAddr::V6(_) => a,
+            };
+            netlink_lookup(AF_INET6, mapped(peer), mapped(local))
+        }
+        (SocketAddr::V6(_), SocketAddr::V6(_)) => netlink_lookup(AF_INET6, peer, local),
         // An IPv4 socket never talks to an IPv6 one once mapped addresses are
         // unwrapped: there is nothing to find.
-        _ => return Ok(None),
-    };
+        _ => Ok(None),
+    }
+}
 
+/// One exact `sock_diag` lookup of the `family` socket `peer -> local`.
+fn netlink_lookup(
+    family: u8,
+    peer: SocketAddr,
+    local: SocketAddr,
+) -> Result<Option<u32>, NetlinkError> {
     let socket = Socket::new(NETLINK_SOCK_DIAG).map_err(NetlinkError::Unavailable)?;
     let timeout = TimeVal::new(
         NETLINK_TIMEOUT.as_secs().try_into().unwrap_or(1),
@@ -522,5 +541,26 @@ mod tests {
             }
             Err(NetlinkError::Io(err)) => panic!("sock_diag failed: {err}"),
         }
+    }
+
+    #[test]
+    fn finds_a_dual_stack_client_of_an_ipv4_listener() {
+        // An AF_INET6 client socket connected to ::ffff:127.0.0.1 (the default
+        // of Java's and .NET's sockets): the listener sees a plain IPv4 peer.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let client = std::net::TcpStream::connect(("::ffff:127.0.0.1", port)).unwrap();
+        assert!(client.local_addr().unwrap().is_ipv6());
+        let (_server_end, peer) = listener.accept().unwrap();
+        assert!(peer.is_ipv4());
+        let local = listener.local_addr().unwrap();
+        match netlink_owner(peer, local) {
+            Ok(uid) => assert_eq!(uid, Some(geteuid_raw())),
+            Err(NetlinkError::Unavailable(err)) => {
+                println!("SKIPPED: sock_diag unavailable here: {err}")
+            }
+            Err(NetlinkError::Io(err)) => panic!("sock_diag failed: {err}"),
+        }
+        assert_eq!(proc_owner(peer, local).unwrap(), Some(geteuid_raw()));
     }
 }

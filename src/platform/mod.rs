@@ -12,9 +12,42 @@
 //!   only performs the action;
 //! - an action the platform cannot perform returns
 //!   `ActionError::NotSupported` with a reason, never a fake success.
+//!
+//! Files: `linux` (X11/EWMH via x11rb, freedesktop notifications, detached
+//! children), `windows` (Win32 via windows-sys: CreateProcessW, ShellExecuteExW,
+//! EnumWindows/SetWindowPos, our own topmost toast and pickup windows),
+//! `unsupported` (every other OS: everything `NotSupported`), `recording`
+//! (the test double).
+
+#[cfg(target_os = "linux")]
+mod linux;
+mod recording;
+#[cfg(not(any(target_os = "linux", windows)))]
+mod unsupported;
+#[cfg(windows)]
+pub mod windows;
 
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
+
+pub use recording::{Call, Recording};
+
+/// The implementation for the OS this binary was built for.
+pub fn system() -> Arc<dyn Platform> {
+    #[cfg(target_os = "linux")]
+    {
+        Arc::new(linux::Linux::new())
+    }
+    #[cfg(windows)]
+    {
+        windows::system()
+    }
+    #[cfg(not(any(target_os = "linux", windows)))]
+    {
+        Arc::new(unsupported::Unsupported)
+    }
+}
 
 /// A program to start: the declared absolute path and its final argument
 /// list (fixed arguments from config.xml, then the page's parameter if any).
@@ -113,4 +146,12 @@ pub trait Platform: Send + Sync + 'static {
     fn pickup(&self, dialog: &PickupDialog) -> Result<PickupOutcome, ActionError>;
     /// The machine name (`getHost`).
     fn host_name(&self) -> String;
+    /// Ask the window with this exact title to close (v1 `RqStopGWT`: the
+    /// toolbar logs the agent out when its window is closed). The default
+    /// says it cannot; an OS implementation overrides it where it can.
+    fn close_window(&self, title: &str) -> Result<(), ActionError> {
+        Err(ActionError::NotSupported(format!(
+            "closing the window {title:?} is not implemented on this platform"
+        )))
+    }
 }

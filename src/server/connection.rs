@@ -68,6 +68,7 @@ where
         capabilities: admitted.capabilities,
         read: admitted.read.clone(),
         write: admitted.write.clone(),
+        open_url_patterns: admitted.open_url_patterns.clone(),
     });
     let id = session.id;
     tracing::info!(
@@ -203,7 +204,8 @@ where
                 Some(Err(e)) => return close_for(&e),
                 Some(Ok(Message::Text(text))) => {
                     got_request = true;
-                    if state.config.log.log_values {
+                    // `loginurl` (a GEN_P2C key) carries credentials: never logged.
+                    if state.config.log.log_values && !text.as_str().contains("loginurl") {
                         // Customer data: only when Log-values asks for it.
                         tracing::debug!(conn = session.id.0, request = text.as_str(), "request text");
                     }

@@ -24,6 +24,8 @@ pub struct Admitted {
     pub read: VarFilter,
     /// Writable variables.
     pub write: VarFilter,
+    /// URL patterns `openUrl` may open (from the origin's entry; none otherwise).
+    pub open_url_patterns: Vec<String>,
 }
 
 /// Why a request was refused; `status()` gives the HTTP answer.
@@ -162,11 +164,17 @@ pub fn check(headers: &HeaderMap, cx: &GuardContext<'_>) -> Result<Admitted, Ref
         None => None,
         Some(o) if o.trim().eq_ignore_ascii_case("null") => return Err(Refusal::NullOrigin),
         Some(o) => match cx.config.origin_entry(o) {
-            Some(entry) => Some((entry.capabilities, entry.read.clone(), entry.write.clone())),
+            Some(entry) => Some((
+                entry.capabilities,
+                entry.read.clone(),
+                entry.write.clone(),
+                entry.open_url_patterns.clone(),
+            )),
             None if own_origin(o, cx) => Some((
                 Capabilities::DATA_ONLY,
                 VarFilter::default(),
                 VarFilter::default(),
+                Vec::new(),
             )),
             None => return Err(Refusal::ForeignOrigin(o.to_string())),
         },
@@ -188,9 +196,10 @@ pub fn check(headers: &HeaderMap, cx: &GuardContext<'_>) -> Result<Admitted, Ref
                 capabilities: Capabilities::DATA_ONLY,
                 read: VarFilter::default(),
                 write: VarFilter::default(),
+                open_url_patterns: Vec::new(),
             })
         }
-        Some((capabilities, read, write)) => {
+        Some((capabilities, read, write, open_url_patterns)) => {
             if !same_user && !cx.config.allow_other_users {
                 return Err(Refusal::OtherUser {
                     peer: user.name,
@@ -203,6 +212,7 @@ pub fn check(headers: &HeaderMap, cx: &GuardContext<'_>) -> Result<Admitted, Ref
                 capabilities,
                 read,
                 write,
+                open_url_patterns,
             })
         }
     }
