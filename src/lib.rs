@@ -5,9 +5,9 @@
 //!
 //! ```text
 //! server::listen   binds 127.0.0.1 and [::1] (never a wildcard)
-//!   -> tls         optional WSS (PEM or PKCS#12)
+//!   -> tls         optional WSS (PEM or PKCS#12; plain HTTP gets /health only)
 //!   -> server::guard   Host, Origin, peer OS user (peer)  -> HTTP 4xx on refusal
-//!   -> server::http    /health, CORS, 404/426, websocket upgrade
+//!   -> server::http    /health, CORS, websocket upgrade, embedded files (server::assets: demo, connector.js)
 //!   -> server::connection  frames <-> text, ping/pong, bounded outbox
 //!   -> hub         sessions and request dispatch (protocol)
 //!        -> store  environments, subscriptions, events, replay
