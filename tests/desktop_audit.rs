@@ -54,6 +54,7 @@ fn every_desktop_action_is_audited_without_secrets() {
             path: PathBuf::from("/usr/bin/chromium"),
             args: vec![],
             parameter_rule: Some("^https://.*$".into()),
+            open_url: false,
         }],
         gen_p2c: GenP2c {
             enabled: true,
