@@ -319,25 +319,22 @@ fn launch_spec(
 }
 
 /// A `launchProcess` of a program declared with `openUrl="true"` whose
-/// parameter is an http/https URL: `Ok((url, program name))`, to be handled
-/// exactly as `openUrl(url)`. Any other request comes back unchanged.
-fn launch_as_open_url(programs: &[Program], req: Request) -> Result<(String, String), Request> {
+/// parameter is an http/https URL: `(url, program name)`, to be handled
+/// exactly as `openUrl(url)`. `None` for any other request.
+fn launch_as_open_url(programs: &[Program], req: &Request) -> Option<(String, String)> {
     let Request::LaunchProcess {
         name,
         parameter: Some(p),
-    } = &req
+    } = req
     else {
-        return Err(req);
+        return None;
     };
     let declared = programs
         .iter()
         .any(|pr| pr.open_url && pr.name.eq_ignore_ascii_case(name));
     let lower = p.trim_start().to_ascii_lowercase();
-    if declared && (lower.starts_with("http://") || lower.starts_with("https://")) {
-        Ok((p.clone(), name.clone()))
-    } else {
-        Err(req)
-    }
+    (declared && (lower.starts_with("http://") || lower.starts_with("https://")))
+        .then(|| (p.clone(), name.clone()))
 }
 
 /// An http/https URL without spaces or control characters.
@@ -380,13 +377,13 @@ pub(super) fn prepare(
     let peer = conn.peer.clone();
     let (mut action, mut args) = describe(&req);
     let requested = action;
-    let req = match launch_as_open_url(&settings.programs, req) {
-        Ok((url, name)) => {
+    let req = match launch_as_open_url(&settings.programs, &req) {
+        Some((url, name)) => {
             action = "openUrl";
             args = format!("url={:?} (launchProcess name={name:?})", masked_url(&url));
             Request::OpenUrl { url }
         }
-        Err(req) => req,
+        None => req,
     };
     let result = check(settings, st, id, &peer, req);
     match result {
