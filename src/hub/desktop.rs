@@ -5,7 +5,9 @@
 //! reply is queued when it returns (a reply to a connection that closed in
 //! between is dropped). Every action, refused or performed, is written to the
 //! audit log (tracing target `audit`, INFO) with origin, OS user, connection,
-//! action, arguments (secrets masked) and result.
+//! action, arguments (secrets masked) and result. A `launchProcess` whose
+//! parameter is an http/https URL, naming a program declared `openUrl="true"`,
+//! is checked, performed and audited as `openUrl` (the reply keeps its action).
 //!
 //! Also here: the pickup dialog's dedupe (one dialog per key, however many
 //! connections ask; the result goes to each of them and into the VOICE
