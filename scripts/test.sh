@@ -92,7 +92,7 @@ stage_end "fat-client examples"
 # One closing line over every runner: cargo's "test result:" lines and node's
 # "pass N" / "fail N" summary.
 sum_cargo() { cat target/cargo-test.log target/desktop-test.log | grep -E '^test result:' | sed -E "s/.* ([0-9]+) $1.*/\1/" | awk '{s+=$1} END {print s+0}'; }
-sum_node() { cat target/js-client-test.log target/browser-test.log | grep -E "^[^ ]+ $1 [0-9]+$" | awk '{s+=$3} END {print s+0}'; }
+sum_node() { cat target/js-client-test.log target/browser-test.log target/desktop-test.log | grep -E "^[^ ]+ $1 [0-9]+$" | awk '{s+=$3} END {print s+0}'; }
 sum_line() { grep -E "^$1: " "$2" | sed -E "s/.* ([0-9]+) $3.*/\\1/" | awk '{s+=$1} END {print s+0}'; }
 passed=$(( $(sum_cargo passed) + $(sum_node pass) + $(sum_line examples target/examples-test.log passed) + $(sum_line wine target/wine-stage.log passed) ))
 failed=$(( $(sum_cargo failed) + $(sum_node fail) + $(sum_line examples target/examples-test.log failed) + $(sum_line wine target/wine-stage.log failed) ))

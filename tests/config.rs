@@ -573,6 +573,30 @@ fn programs_section() {
     assert_eq!(ed.args, ["--new-window", "--title", "My CRM", "--x y"]);
     assert_eq!(ed.parameter_rule.as_deref(), Some("^[A-Za-z0-9._-]{1,64}$"));
     assert_eq!(c.programs[1].parameter_rule, None);
+    assert!(
+        !ed.open_url && !c.programs[1].open_url,
+        "openUrl is off by default"
+    );
+}
+
+#[test]
+fn program_open_url_attribute() {
+    let l = load(&doc(r#"<Programs>
+  <Program name="chrome.exe" path="/usr/bin/chromium" openUrl="True" parameter="^[a-z]{1,8}$"/>
+  <Program name="ed" path="/usr/bin/gedit" OPENURL="false"/>
+</Programs>"#));
+    assert!(l.warnings.is_empty(), "{:?}", l.warnings);
+    assert!(l.config.programs[0].open_url);
+    assert!(!l.config.programs[1].open_url);
+    let e = error(&doc(
+        r#"<Programs><Program name="chrome.exe" path="/usr/bin/chromium" openUrl="yes"/></Programs>"#,
+    ));
+    assert_invalid(
+        &e,
+        "Programs/Program(chrome.exe)/openUrl",
+        "yes",
+        "true or false",
+    );
 }
 
 #[test]
@@ -737,12 +761,20 @@ fn example_file_parses_without_warnings_and_documents_every_field() {
     // Program paths must be absolute on the OS that runs the daemon.
     let for_this_os = if cfg!(windows) {
         text.replace("/usr/bin/gedit", r"C:\Windows\notepad.exe")
+            .replace(
+                "/usr/bin/chromium",
+                r"C:\Program Files\Google\Chrome\Application\chrome.exe",
+            )
     } else {
         text.clone()
     };
     let l =
         parse_str(&for_this_os, ConfigSource::File(path.clone())).unwrap_or_else(|e| panic!("{e}"));
     assert!(l.warnings.is_empty(), "{:#?}", l.warnings);
+    assert!(
+        l.config.programs.iter().any(|p| p.open_url),
+        "the example shows a program with openUrl=\"true\""
+    );
     let embedded = Config::embedded();
     assert_eq!(
         l.config.limits, embedded.limits,

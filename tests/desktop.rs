@@ -25,18 +25,28 @@ fn programs() -> Vec<Program> {
             path: PathBuf::from("/usr/bin/touch"),
             args: vec!["--".into()],
             parameter_rule: Some("^[A-Za-z0-9._-]{1,64}$".into()),
+            open_url: false,
         },
         Program {
             name: "chrome.exe".into(),
             path: PathBuf::from("/usr/bin/chromium"),
             args: vec!["--new-window".into()],
             parameter_rule: Some(r"^https://crm\.example\.com/[A-Za-z0-9/?=&._-]*$".into()),
+            open_url: false,
         },
         Program {
             name: "calc".into(),
             path: PathBuf::from("/usr/bin/gnome-calculator"),
             args: vec![],
             parameter_rule: None,
+            open_url: false,
+        },
+        Program {
+            name: "firefox.exe".into(),
+            path: PathBuf::from("/usr/bin/firefox"),
+            args: vec![],
+            parameter_rule: Some("^[a-z]{1,16}$".into()),
+            open_url: true,
         },
     ]
 }
@@ -777,4 +787,106 @@ fn gen_p2c_refusals_store_nothing_and_run_nothing() {
     // Other environments are untouched by the rule.
     page.ok(json!({"action": "createEnvironment", "environment": "VOICE", "clientName": "x"}));
     page.ok(json!({"action": "setContextVariable", "environment": "VOICE", "name": "process", "value": "x"}));
+}
+
+#[test]
+fn a_url_parameter_of_an_open_url_program_is_handled_exactly_as_open_url() {
+    let s = setup();
+    let mut c = Client::open(&s, ALL);
+    // Legacy `launchProcess('firefox.exe', url)`: opened in the default
+    // browser, the reply still names the request's action, no pid.
+    let r = c.ok(json!({"action": "launchProcess", "requestId": 3, "name": "Firefox.exe", "parameter": "https://crm.example.com/case/9?t=1"}));
+    assert_eq!(r["requestId"], 3);
+    assert_eq!(r["action"], "launchProcess");
+    assert!(r.get("data").is_none_or(Value::is_null), "{r}");
+    // The program's own rule (^[a-z]{1,16}$) does not apply to URLs, and
+    // its fixed path is never started for them.
+    c.ok(json!({"action": "launchProcess", "name": "firefox.exe", "parameter": "https://x.intranet.example.com/a"}));
+    // URLs outside the origin's <OpenUrl> patterns, or not openable, are
+    // refused as openUrl refuses them.
+    for bad in [
+        "https://crm.example.com.evil.org/x",
+        "https://evil.example/crm.example.com/",
+        "http://",
+        "https://crm.example.com/a b",
+    ] {
+        let code = if bad.contains(' ') || bad == "http://" {
+            "invalid_argument"
+        } else {
+            "forbidden"
+        };
+        c.fail(
+            json!({"action": "launchProcess", "name": "firefox.exe", "parameter": bad}),
+            code,
+        );
+    }
+    // A program without openUrl="true" keeps its launch rules for URLs.
+    c.ok(json!({"action": "launchProcess", "name": "chrome.exe", "parameter": "https://crm.example.com/a"}));
+    // Non-URL parameters: the normal launch rules of the open-URL program.
+    let r = c.ok(json!({"action": "launchProcess", "name": "firefox.exe", "parameter": "profile"}));
+    assert_eq!(r["data"], json!({"pid": 4242}));
+    c.fail(
+        json!({"action": "launchProcess", "name": "firefox.exe", "parameter": "file:///etc/passwd"}),
+        "invalid_argument",
+    );
+    c.quiet();
+    assert_eq!(
+        s.rec.calls(),
+        vec![
+            Call::OpenUrl("https://crm.example.com/case/9?t=1".into()),
+            Call::OpenUrl("https://x.intranet.example.com/a".into()),
+            Call::Launch(LaunchSpec {
+                name: "chrome.exe".into(),
+                path: "/usr/bin/chromium".into(),
+                args: vec!["--new-window".into(), "https://crm.example.com/a".into()],
+            }),
+            Call::Launch(LaunchSpec {
+                name: "firefox.exe".into(),
+                path: "/usr/bin/firefox".into(),
+                args: vec!["profile".into()],
+            }),
+        ]
+    );
+}
+
+#[test]
+fn a_url_parameter_of_an_open_url_program_needs_the_open_url_capability() {
+    let s = setup();
+    // launch granted, openUrl not: the URL is refused, nothing runs.
+    let mut caps = ALL;
+    caps.open_url = false;
+    let mut c = Client::open(&s, caps);
+    let r = c.fail(
+        json!({"action": "launchProcess", "name": "firefox.exe", "parameter": "https://crm.example.com/case/1"}),
+        "forbidden",
+    );
+    assert_eq!(r["action"], "launchProcess", "{r}");
+    assert!(
+        r["errorMessage"].as_str().unwrap().contains("openUrl"),
+        "{r}"
+    );
+    // Its non-URL parameters still launch under the launch capability.
+    c.ok(json!({"action": "launchProcess", "name": "firefox.exe", "parameter": "profile"}));
+    // openUrl granted, launch not: the URL opens, a plain launch is refused.
+    let mut caps = ALL;
+    caps.launch = false;
+    let mut d = Client::open(&s, caps);
+    d.ok(json!({"action": "launchProcess", "name": "firefox.exe", "parameter": "https://crm.example.com/case/2"}));
+    d.fail(
+        json!({"action": "launchProcess", "name": "firefox.exe", "parameter": "profile"}),
+        "forbidden",
+    );
+    c.quiet();
+    d.quiet();
+    assert_eq!(
+        s.rec.calls(),
+        vec![
+            Call::Launch(LaunchSpec {
+                name: "firefox.exe".into(),
+                path: "/usr/bin/firefox".into(),
+                args: vec!["profile".into()],
+            }),
+            Call::OpenUrl("https://crm.example.com/case/2".into()),
+        ]
+    );
 }

@@ -49,12 +49,22 @@ fn every_desktop_action_is_audited_without_secrets() {
         host_name: "PC-042".into(),
         user_name: "alice".into(),
         platform: rec.clone(),
-        programs: vec![Program {
-            name: "browser".into(),
-            path: PathBuf::from("/usr/bin/chromium"),
-            args: vec![],
-            parameter_rule: Some("^https://.*$".into()),
-        }],
+        programs: vec![
+            Program {
+                name: "browser".into(),
+                path: PathBuf::from("/usr/bin/chromium"),
+                args: vec![],
+                parameter_rule: Some("^https://.*$".into()),
+                open_url: false,
+            },
+            Program {
+                name: "chrome.exe".into(),
+                path: PathBuf::from("/usr/bin/chromium"),
+                args: vec![],
+                parameter_rule: None,
+                open_url: true,
+            },
+        ],
         gen_p2c: GenP2c {
             enabled: true,
             toolbar_title: None,
@@ -105,6 +115,11 @@ fn every_desktop_action_is_audited_without_secrets() {
     assert_eq!(r["result"], "SUCCESS", "{r}");
     let r = send(
         &mut page,
+        json!({"action": "launchProcess", "name": "chrome.exe", "parameter": "https://crm.example.com/x?t=LAUNCH-SECRET"}),
+    );
+    assert_eq!(r["result"], "SUCCESS", "{r}");
+    let r = send(
+        &mut page,
         json!({"action": "showNotification", "title": "Call", "message": "CUSTOMER-NAME"}),
     );
     assert_eq!(r["result"], "SUCCESS", "{r}");
@@ -120,7 +135,7 @@ fn every_desktop_action_is_audited_without_secrets() {
     );
     assert_eq!(r["result"], "SUCCESS", "{r}");
     let end = Instant::now() + Duration::from_secs(10);
-    while rec.calls().len() < 4 {
+    while rec.calls().len() < 5 {
         assert!(Instant::now() < end, "{:?}", rec.calls());
         std::thread::sleep(Duration::from_millis(2));
     }
@@ -178,7 +193,21 @@ fn every_desktop_action_is_audited_without_secrets() {
             .any(|l| l.contains("GEN_P2C RqStartGWT") && l.contains("loginurl=(secret)")),
         "{audit:#?}"
     );
-    for secret in ["SECRET-TOKEN", "CUSTOMER-NAME", "TOPSECRET", "userpwd"] {
+    // A URL launched through an openUrl="true" program is logged as openUrl.
+    assert!(
+        audit.iter().any(|l| l.contains("action=\"openUrl\"")
+            && l.contains(r#"(launchProcess name=\"chrome.exe\")"#)
+            && l.contains("https://crm.example.com/x?(masked)")
+            && l.contains("result=\"ok\"")),
+        "{audit:#?}"
+    );
+    for secret in [
+        "LAUNCH-SECRET",
+        "SECRET-TOKEN",
+        "CUSTOMER-NAME",
+        "TOPSECRET",
+        "userpwd",
+    ] {
         assert!(!log.contains(secret), "{secret} in the log:\n{log}");
     }
 }

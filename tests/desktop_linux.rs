@@ -542,6 +542,7 @@ fn touch_program(dir: &Path) -> Program {
             "^{}/[a-z0-9-]{{1,32}}$",
             regex_escape(&dir.display().to_string())
         )),
+        open_url: false,
     }
 }
 

@@ -118,6 +118,9 @@ pub fn describe(cfg: &Config) -> String {
             " parameter={}",
             p.parameter_rule.as_deref().unwrap_or("(none allowed)")
         );
+        if p.open_url {
+            v.push_str(" openUrl=true (http/https parameters open as openUrl)");
+        }
         line("Program", v);
     }
     line(

@@ -231,6 +231,11 @@ pub struct Program {
     pub args: Vec<String>,
     /// Anchored regular expression the parameter must match; `None` = no parameter allowed.
     pub parameter_rule: Option<String>,
+    /// `openUrl="true"`: an http/https parameter is not passed to the program
+    /// but handled exactly as `openUrl(parameter)` (the origin's `openUrl`
+    /// capability and URL patterns, the default browser). For legacy pages
+    /// that call `launchProcess('chrome.exe', 'https://...')`.
+    pub open_url: bool,
 }
 
 /// The v1 `GEN_P2C` requests in the `Default` environment (`<GenP2C>`).

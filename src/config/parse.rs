@@ -606,7 +606,11 @@ impl Parser {
 
     fn program(&mut self, node: Node) -> Result<(Program, u32), ConfigError> {
         let line = self.line(node);
-        self.check_attributes(node, &["name", "path", "args", "parameter"], "<Program>");
+        self.check_attributes(
+            node,
+            &["name", "path", "args", "parameter", "openUrl"],
+            "<Program>",
+        );
         let name = Self::attribute(node, "name")
             .unwrap_or("")
             .trim()
@@ -666,12 +670,18 @@ impl Parser {
             ),
             None => None,
         };
+        let open_url = match Self::attribute(node, "openUrl") {
+            None => false,
+            Some(text) => values::boolean(text)
+                .map_err(|e| self.invalid(&format!("{me}/openUrl"), text, e, line))?,
+        };
         Ok((
             Program {
                 name,
                 path,
                 args,
                 parameter_rule,
+                open_url,
             },
             line,
         ))

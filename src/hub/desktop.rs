@@ -5,7 +5,9 @@
 //! reply is queued when it returns (a reply to a connection that closed in
 //! between is dropped). Every action, refused or performed, is written to the
 //! audit log (tracing target `audit`, INFO) with origin, OS user, connection,
-//! action, arguments (secrets masked) and result.
+//! action, arguments (secrets masked) and result. A `launchProcess` whose
+//! parameter is an http/https URL, naming a program declared `openUrl="true"`,
+//! is checked, performed and audited as `openUrl` (the reply keeps its action).
 //!
 //! Also here: the pickup dialog's dedupe (one dialog per key, however many
 //! connections ask; the result goes to each of them and into the VOICE
@@ -91,8 +93,11 @@ enum Answer {
 pub(super) struct Job {
     conn: ConnId,
     request_id: Option<Value>,
-    /// The name in the reply and the audit log (`launchProcess`, `GEN_P2C RqStartGWT`).
+    /// The name in the audit log (`launchProcess`, `GEN_P2C RqStartGWT`).
     action: String,
+    /// The name in the reply: the request's own action (differs from
+    /// `action` when a `launchProcess` is performed as `openUrl`).
+    reply_action: String,
     work: Work,
     answer: Answer,
     /// For the audit log.
@@ -315,6 +320,25 @@ fn launch_spec(
     })
 }
 
+/// A `launchProcess` of a program declared with `openUrl="true"` whose
+/// parameter is an http/https URL: `(url, program name)`, to be handled
+/// exactly as `openUrl(url)`. `None` for any other request.
+fn launch_as_open_url(programs: &[Program], req: &Request) -> Option<(String, String)> {
+    let Request::LaunchProcess {
+        name,
+        parameter: Some(p),
+    } = req
+    else {
+        return None;
+    };
+    let declared = programs
+        .iter()
+        .any(|pr| pr.open_url && pr.name.eq_ignore_ascii_case(name));
+    let lower = p.trim_start().to_ascii_lowercase();
+    (declared && (lower.starts_with("http://") || lower.starts_with("https://")))
+        .then(|| (p.clone(), name.clone()))
+}
+
 /// An http/https URL without spaces or control characters.
 fn check_url(action: &str, field: &str, url: &str) -> Result<(), Failure> {
     check_text(action, field, url, MAX_URL, false)?;
@@ -353,7 +377,16 @@ pub(super) fn prepare(
         return Err(Failure::new(ErrorCode::BadRequest, "connection is closing"));
     };
     let peer = conn.peer.clone();
-    let (action, args) = describe(&req);
+    let (mut action, mut args) = describe(&req);
+    let requested = action;
+    let req = match launch_as_open_url(&settings.programs, &req) {
+        Some((url, name)) => {
+            action = "openUrl";
+            args = format!("url={:?} (launchProcess name={name:?})", masked_url(&url));
+            Request::OpenUrl { url }
+        }
+        None => req,
+    };
     let result = check(settings, st, id, &peer, req);
     match result {
         Err(f) => {
@@ -367,15 +400,11 @@ pub(super) fn prepare(
             );
             Err(f)
         }
-        Ok(Checked::Run(work)) => Ok(Prepared::Later(job(
-            &peer,
-            id,
-            request_id,
-            action,
-            args,
-            work,
-            Answer::Reply,
-        ))),
+        Ok(Checked::Run(work)) => {
+            let mut job = job(&peer, id, request_id, action, args, work, Answer::Reply);
+            job.reply_action = requested.to_string();
+            Ok(Prepared::Later(job))
+        }
         Ok(Checked::Pickup { key, dialog }) => {
             let shown = dialog.is_some();
             let job = dialog.map(|d| {
@@ -417,6 +446,7 @@ fn job(
         conn,
         request_id,
         action: action.to_string(),
+        reply_action: action.to_string(),
         work,
         answer,
         origin: peer.origin.clone(),
@@ -927,7 +957,7 @@ fn finish(hub: &Hub, job: Job, done: Result<Done, ActionError>) {
             let reply = Reply {
                 kind: "reply",
                 request_id: job.request_id,
-                action: Some(job.action),
+                action: Some(job.reply_action),
                 result,
                 data,
                 epoch: None,
