@@ -593,3 +593,50 @@ fn rate_limits_section_errors() {
     let l = parse(r#"<RateLimits burst="3"><Limit/></RateLimits>"#).unwrap();
     assert_eq!(l.warnings.len(), 2, "{:?}", l.warnings);
 }
+
+#[test]
+fn example_file_documents_the_rate_limit_defaults() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config.xml.example");
+    let text = std::fs::read_to_string(&path).unwrap();
+    let text = if cfg!(windows) {
+        text.replace("/usr/bin/gedit", r"C:\Windows\notepad.exe")
+            .replace(
+                "/usr/bin/chromium",
+                r"C:\Program Files\Google\Chrome\Application\chrome.exe",
+            )
+    } else {
+        text
+    };
+    let l = parse_str(&text, ConfigSource::File(path)).unwrap();
+    assert_eq!(l.config.limits.rate, RateLimits::default());
+    for name in [
+        "<RateLimits",
+        "perMinute",
+        "quarantine",
+        "malformedPerMinute",
+        "rate_limited",
+        "retryAfterMs",
+    ] {
+        assert!(
+            text.contains(name),
+            "config.xml.example does not mention {name}"
+        );
+    }
+    let protocol = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/protocol.md"),
+    )
+    .unwrap();
+    for name in [
+        "`rate_limited`",
+        "retryAfterMs",
+        "untilRestart",
+        "malformedPerMinute",
+        "| 20 | 5 min |",
+        "| 6 000 | 1 min |",
+    ] {
+        assert!(
+            protocol.contains(name),
+            "docs/protocol.md does not mention {name}"
+        );
+    }
+}
