@@ -640,3 +640,69 @@ fn example_file_documents_the_rate_limit_defaults() {
         );
     }
 }
+
+#[test]
+fn gen_p2c_launches_count_as_launch_process() {
+    use wsconnector::config::{GenP2c, Program};
+    let rec = Arc::new(wsconnector::platform::Recording::new());
+    let mut s = settings(RateLimits::default());
+    s.platform = rec.clone();
+    s.gen_p2c = GenP2c {
+        enabled: true,
+        toolbar_title: None,
+    };
+    s.programs = vec![Program {
+        name: "touch".into(),
+        path: "/usr/bin/touch".into(),
+        args: vec![],
+        parameter_rule: Some("^[a-z0-9]{1,16}$".into()),
+        open_url: false,
+    }];
+    let clock = TestClock::new();
+    let c2 = clock.clone();
+    let hub = Hub::with_clock(s, Arc::new(move || *c2.0.lock().unwrap()));
+    let mut caps = Capabilities::DATA_ONLY;
+    caps.launch = true;
+    let mut page = Client::open(
+        &hub,
+        PeerInfo {
+            capabilities: caps,
+            ..peer("alice", CRM)
+        },
+    );
+    assert_eq!(
+        code(&page.req(
+            json!({"action": "createEnvironment", "environment": "Default", "clientName": "legacy"})
+        )),
+        "SUCCESS"
+    );
+    let gen = |i: u32| {
+        json!({"action": "setContextJSON", "environment": "Default", "data": [
+            {"GEN_P2C": "RqStartProcess"}, {"process": "touch"}, {"argument": "m"}, {"Other": i}]})
+    };
+    for i in 0..20 {
+        assert_eq!(code(&page.req(gen(i))), "SUCCESS", "GEN_P2C {i}");
+    }
+    let r = page.req(gen(99));
+    assert_eq!(code(&r), "rate_limited", "{r}");
+    assert!(
+        r["errorMessage"]
+            .as_str()
+            .unwrap()
+            .contains("launchProcess"),
+        "{r}"
+    );
+    // The refused write stored nothing; the one counter also covers launchProcess.
+    let env = page.req(json!({"action": "getEnvironment", "environment": "Default"}));
+    assert_eq!(env["data"]["Other"], 19, "{env}");
+    let r = page.req(json!({"action": "launchProcess", "name": "touch", "parameter": "x"}));
+    assert_eq!(code(&r), "rate_limited", "{r}");
+    // Exactly 20 launches reached the platform.
+    let end = Instant::now() + common::DEADLINE;
+    while rec.calls().len() < 20 {
+        assert!(Instant::now() < end, "launches: {}", rec.calls().len());
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(rec.calls().len(), 20);
+}

@@ -316,6 +316,28 @@ pub(super) fn fan_out(store: &Store, conns: &mut HashMap<ConnId, Conn>, commit: 
     }
 }
 
+/// A `GEN_P2C` bulk write that acts on the desktop is a launch through
+/// another door: it counts against the `launchProcess` rate limit, checked
+/// before anything is written.
+fn gen_p2c_rate(
+    settings: &HubSettings,
+    rate: &mut super::limits::RateLimiter,
+    peer: &PeerInfo,
+    job: &Option<Job>,
+    now: Instant,
+) -> Result<(), Failure> {
+    if job.is_none() {
+        return Ok(());
+    }
+    rate.check(
+        &settings.limits.rate,
+        &peer.os_user.id,
+        peer.origin.as_deref(),
+        "launchProcess",
+        now,
+    )
+}
+
 /// Refuses data actions to connections without the `data` capability.
 fn need_data(peer: &PeerInfo) -> Result<(), Failure> {
     if peer.capabilities.data {
@@ -361,7 +383,9 @@ fn execute(
         let answer = resume(settings, st, id, &token, environments, now)?;
         return Ok((answer, Commit::default()));
     }
-    let State { store, conns, .. } = st;
+    let State {
+        store, conns, rate, ..
+    } = st;
     let Some(conn) = conns.get(&id) else {
         return Err(Failure::new(ErrorCode::BadRequest, "connection is closing"));
     };
@@ -454,6 +478,7 @@ fn execute(
                 }
             }
             let job = desktop::gen_p2c_bulk(settings, peer, id, request_id.clone(), &mut writes)?;
+            gen_p2c_rate(settings, rate, peer, &job, now)?;
             let commit = store.write(
                 id,
                 std::slice::from_ref(&environment),
@@ -476,6 +501,7 @@ fn execute(
                 }
             }
             let job = desktop::gen_p2c_bulk(settings, peer, id, request_id.clone(), &mut writes)?;
+            gen_p2c_rate(settings, rate, peer, &job, now)?;
             let commit = store.write(id, &envs, writes, clear_data, &peer.write)?;
             let heads: Vec<Value> = commit
                 .heads
