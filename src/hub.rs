@@ -26,6 +26,11 @@
 //! `Session::try_recv` and `Session::queued`. The wire format is
 //! `crate::protocol`, documented in docs/protocol.md.
 //!
+//! Before a well-formed request runs, `limits` counts it against its rate
+//! limit per (OS user, origin, request type) and may refuse it with
+//! `rate_limited`; a connection that keeps sending malformed frames gets
+//! each FAILURE and then a 1008 close queued behind it.
+//!
 //! Desktop actions (`desktop`) are checked under the lock like any request,
 //! then performed by the platform outside it, on a blocking thread; their
 //! one reply is queued when the platform call returns.
