@@ -26,12 +26,18 @@
 //! `Session::try_recv` and `Session::queued`. The wire format is
 //! `crate::protocol`, documented in docs/protocol.md.
 //!
+//! Before a well-formed request runs, `limits` counts it against its rate
+//! limit per (OS user, origin, request type) and may refuse it with
+//! `rate_limited`; a connection that keeps sending malformed frames gets
+//! each FAILURE and then a 1008 close queued behind it.
+//!
 //! Desktop actions (`desktop`) are checked under the lock like any request,
 //! then performed by the platform outside it, on a blocking thread; their
 //! one reply is queued when the platform call returns.
 
 mod desktop;
 mod dispatch;
+mod limits;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -44,7 +50,9 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 use crate::config::{Capabilities, GenP2c, Limits, Program, VarFilter};
 use crate::peer::OsUser;
 use crate::platform::Platform;
-use crate::protocol::{EventName, Hello, StatusEvent, CLOSE_TOO_SLOW, PRODUCT, PROTOCOL_VERSION};
+use crate::protocol::{
+    EventName, Hello, StatusEvent, CLOSE_POLICY, CLOSE_TOO_SLOW, PRODUCT, PROTOCOL_VERSION,
+};
 use crate::store::Store;
 
 /// Most connections remembered per resume token (the owner and the ones it
@@ -158,6 +166,9 @@ struct State {
     next_id: u64,
     /// Pickup dialogs showing now, by key, with who asked.
     pickups: desktop::Pickups,
+    /// Rate-limit counters by (OS user, origin, request type): they outlive
+    /// connections so reconnecting does not reset them.
+    rate: limits::RateLimiter,
 }
 
 /// The hub's side of one connection.
@@ -170,6 +181,8 @@ struct Conn {
     token: String,
     /// Set once the connection must close: nothing more is queued for it.
     dead: bool,
+    /// Malformed messages in the current minute (abuse closes with 1008).
+    malformed: limits::MalformedCounter,
 }
 
 /// A resume token's identity.
@@ -325,6 +338,7 @@ impl Hub {
                     tokens: HashMap::new(),
                     next_id: 1,
                     pickups: desktop::Pickups::default(),
+                    rate: limits::RateLimiter::default(),
                 }),
             }),
         }
@@ -381,6 +395,7 @@ impl Hub {
                 signal: signal.clone(),
                 token,
                 dead: false,
+                malformed: limits::MalformedCounter::default(),
             },
         );
         Session { id, rx, signal }
@@ -389,14 +404,41 @@ impl Hub {
     /// One inbound text frame from `id`: exactly one reply to it, events to others.
     pub fn handle(&self, id: ConnId, text: &str) {
         // Parsing needs no lock.
-        let parsed = dispatch::parse(text);
+        let mut parsed = dispatch::parse(text);
         let now = (self.inner.clock)();
+        let rates = &self.inner.settings.limits.rate;
         let mut st = lock(&self.inner.state);
-        match st.conns.get(&id) {
-            Some(conn) if !conn.dead => {}
-            _ => return,
+        let State { conns, rate, .. } = &mut *st;
+        let Some(conn) = conns.get_mut(&id).filter(|c| !c.dead) else {
+            return;
+        };
+        // A malformed frame is answered like any other, then counted; a
+        // well-formed one is counted against its rate limit before it runs.
+        let abusive = parsed.is_malformed() && conn.malformed.hit(now, rates.malformed_per_minute);
+        if let Some(action) = parsed.valid_action() {
+            let peer = &conn.peer;
+            if let Err(f) = rate.check(rates, &peer.os_user.id, peer.origin.as_deref(), action, now)
+            {
+                parsed.refuse(f);
+            }
         }
         let job = dispatch::run(&self.inner.settings, &mut st, id, parsed, now);
+        if abusive {
+            tracing::info!(
+                conn = id.0,
+                per_minute = rates.malformed_per_minute,
+                "closing a connection that keeps sending malformed messages"
+            );
+            close_after_queued(
+                &mut st.conns,
+                id,
+                CLOSE_POLICY,
+                format!(
+                    "too many malformed messages: more than {} in a minute",
+                    rates.malformed_per_minute
+                ),
+            );
+        }
         // The platform call blocks: never under the lock.
         drop(st);
         if let Some(job) = job {
@@ -447,6 +489,26 @@ impl Hub {
     /// Open connections (until their task calls `close`).
     pub fn connection_count(&self) -> usize {
         lock(&self.inner.state).conns.len()
+    }
+}
+
+/// Closes `id` after what is already queued (so the FAILURE that tipped it
+/// over is still sent), and queues nothing more. A full outbox falls back to
+/// the close signal.
+fn close_after_queued(conns: &mut HashMap<ConnId, Conn>, id: ConnId, code: u16, reason: String) {
+    let Some(conn) = conns.get_mut(&id) else {
+        return;
+    };
+    if conn.dead {
+        return;
+    }
+    conn.dead = true;
+    let close = Outgoing::Close {
+        code,
+        reason: reason.clone(),
+    };
+    if conn.tx.try_send(close).is_err() {
+        conn.signal.set(code, reason);
     }
 }
 

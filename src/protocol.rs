@@ -29,6 +29,9 @@ pub const ALL_VARIABLES: &str = "*";
 /// Websocket close code for a connection whose outbox overflowed (1013 "try
 /// again later": the client may reconnect and resume).
 pub const CLOSE_TOO_SLOW: u16 = 1013;
+/// Websocket close code for a connection closed for abuse (1008 "policy
+/// violation": too many malformed messages).
+pub const CLOSE_POLICY: u16 = 1008;
 
 /// Every action name the protocol knows, as written in `action`.
 pub const ACTIONS: &[&str] = &[
@@ -286,6 +289,9 @@ pub enum ErrorCode {
     NotFound,
     /// The operating system refused or failed the desktop action.
     ActionFailed,
+    /// Too many requests of this type from this OS user and origin: refused
+    /// for the quarantine delay (`data.retryAfterMs`).
+    RateLimited,
 }
 
 /// `SUCCESS` or `FAILURE`.

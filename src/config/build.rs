@@ -65,6 +65,9 @@ impl Parser {
         if let Some(g) = self.gen_p2c.take() {
             cfg.gen_p2c = g;
         }
+        if let Some(r) = self.rate_limits.take() {
+            cfg.limits.rate = r;
+        }
         if let Some(g) = self.settings.get("ExtraHostNames").cloned() {
             for item in values::list(&g.value) {
                 let host = values::host_name(&item)

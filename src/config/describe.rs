@@ -162,6 +162,19 @@ pub fn describe(cfg: &Config) -> String {
     ] {
         line(&format!("Limits/{name}"), value);
     }
+    let r = &l.rate;
+    line("RateLimits/default", rate_text(r.default));
+    for (action, limit) in &r.actions {
+        line(&format!("RateLimits/{action}"), rate_text(*limit));
+    }
+    line(
+        "RateLimits/malformedPerMinute",
+        if r.malformed_per_minute == 0 {
+            "0 (never closed)".into()
+        } else {
+            r.malformed_per_minute.to_string()
+        },
+    );
     let t = &cfg.timers;
     for (name, value) in [
         ("HandshakeTimeout", t.handshake),
@@ -180,6 +193,19 @@ pub fn describe(cfg: &Config) -> String {
         line(&format!("Timers/{name}"), text);
     }
     out
+}
+
+/// `20/min quarantine=5m`, `unlimited`, `6000/min quarantine=until restart`.
+fn rate_text(r: RateLimit) -> String {
+    if r.per_minute == 0 {
+        return "unlimited".into();
+    }
+    let q = if r.quarantine.is_zero() {
+        "until restart".to_string()
+    } else {
+        duration_text(r.quarantine)
+    };
+    format!("{}/min quarantine={q}", r.per_minute)
 }
 
 fn filter_text(f: &VarFilter) -> String {

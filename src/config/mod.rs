@@ -148,6 +148,7 @@ impl Config {
                 max_variables_per_environment: 2_000,
                 max_value_bytes: 64 * 1024,
                 replay_events: 256,
+                rate: RateLimits::default(),
             },
             timers: Timers {
                 handshake: Duration::from_secs(10),

@@ -279,6 +279,82 @@ pub struct Limits {
     pub max_value_bytes: usize,
     /// Events kept per environment for replay after a reconnect.
     pub replay_events: usize,
+    /// Per-minute request limits with quarantine, and the malformed-message
+    /// threshold (`<RateLimits>`).
+    pub rate: RateLimits,
+}
+
+/// Names of the desktop actions whose embedded default limit is
+/// `DESKTOP_PER_MINUTE` per minute with a `DESKTOP_QUARANTINE` quarantine.
+pub const DESKTOP_RATE_LIMITED: &[&str] = &[
+    "launchProcess",
+    "openUrl",
+    "setSizeWindow",
+    "showNotification",
+    "showPickupDialog",
+];
+
+/// Embedded default: desktop actions allowed per minute.
+pub const DESKTOP_PER_MINUTE: u32 = 20;
+/// Embedded default: quarantine after a desktop action's limit is reached.
+pub const DESKTOP_QUARANTINE: Duration = Duration::from_secs(300);
+/// Embedded default: any other request type allowed per minute.
+pub const DEFAULT_PER_MINUTE: u32 = 6000;
+/// Embedded default: quarantine after another request type's limit is reached.
+pub const DEFAULT_QUARANTINE: Duration = Duration::from_secs(60);
+/// Embedded default: malformed messages per minute before a connection is closed with 1008.
+pub const DEFAULT_MALFORMED_PER_MINUTE: u32 = 20;
+
+/// One request type's limit (a fixed one-minute window, as in reference 002).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RateLimit {
+    /// Requests allowed per minute; 0 = unlimited.
+    pub per_minute: u32,
+    /// How long requests of this type are refused once the limit is
+    /// exceeded; zero = until the daemon restarts.
+    pub quarantine: Duration,
+}
+
+/// Rate limits keyed by (OS user, origin or native, request type).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RateLimits {
+    /// The limit of every request type not listed in `actions`.
+    pub default: RateLimit,
+    /// Limits of named actions (exact protocol action names).
+    pub actions: Vec<(String, RateLimit)>,
+    /// Malformed messages (`bad_request`, `unknown_action`) one connection may
+    /// send per minute; one more closes it with 1008. 0 = never closed.
+    pub malformed_per_minute: u32,
+}
+
+impl Default for RateLimits {
+    fn default() -> Self {
+        let desktop = RateLimit {
+            per_minute: DESKTOP_PER_MINUTE,
+            quarantine: DESKTOP_QUARANTINE,
+        };
+        RateLimits {
+            default: RateLimit {
+                per_minute: DEFAULT_PER_MINUTE,
+                quarantine: DEFAULT_QUARANTINE,
+            },
+            actions: DESKTOP_RATE_LIMITED
+                .iter()
+                .map(|a| ((*a).to_string(), desktop))
+                .collect(),
+            malformed_per_minute: DEFAULT_MALFORMED_PER_MINUTE,
+        }
+    }
+}
+
+impl RateLimits {
+    /// The limit that applies to `action`.
+    pub fn for_action(&self, action: &str) -> RateLimit {
+        self.actions
+            .iter()
+            .find(|(a, _)| a == action)
+            .map_or(self.default, |(_, l)| *l)
+    }
 }
 
 /// Every timer is a setting so tests can run them in milliseconds.

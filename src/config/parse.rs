@@ -76,6 +76,7 @@ const SECTIONS: &[&str] = &[
     "Timers",
     "appSettings",
     "GenP2C",
+    "RateLimits",
 ];
 
 /// One scalar setting as written in the file.
@@ -117,6 +118,8 @@ pub(super) struct Parser {
     pub(super) programs: Vec<(Program, u32)>,
     /// `<GenP2C>`, when given.
     pub(super) gen_p2c: Option<GenP2c>,
+    /// The `<RateLimits>` section, when given.
+    pub(super) rate_limits: Option<RateLimits>,
     /// Sections met so far and their lines, to refuse a second one.
     pub(super) sections_seen: HashMap<String, u32>,
     /// Warnings so far, each prefixed with the file.
@@ -148,6 +151,7 @@ pub(crate) fn parse(xml: &str, source: ConfigSource) -> Result<Loaded, ConfigErr
         origins: Vec::new(),
         programs: Vec::new(),
         gen_p2c: None,
+        rate_limits: None,
         sections_seen: HashMap::new(),
         warnings: Vec::new(),
     };
@@ -157,6 +161,13 @@ pub(crate) fn parse(xml: &str, source: ConfigSource) -> Result<Loaded, ConfigErr
         config,
         warnings: p.warnings,
     })
+}
+
+/// A per-minute count: a whole number, 0 = unlimited.
+fn per_minute(text: &str) -> values::Parsed<u32> {
+    let expected = || "a whole number of requests per minute (0 = unlimited)".to_string();
+    let n = values::whole_number(text).map_err(|_| expected())?;
+    u32::try_from(n).map_err(|_| expected())
 }
 
 /// Case-insensitive lookup of a canonical name.
@@ -310,6 +321,10 @@ impl Parser {
                 self.enter_section(section, line)?;
                 if section == "GenP2C" {
                     self.gen_p2c_element(child)?;
+                    continue;
+                }
+                if section == "RateLimits" {
+                    self.rate_limits_section(child)?;
                     continue;
                 }
                 self.check_attributes(child, &[], &format!("<{section}>"));
@@ -540,6 +555,95 @@ impl Parser {
             },
             line,
         })
+    }
+
+    /// `<RateLimits perMinute="6000" quarantine="1m" malformedPerMinute="20">`
+    /// with `<RateLimit action="showPickupDialog" perMinute="20" quarantine="5m"/>`
+    /// children. Unset attributes and unlisted actions keep the embedded
+    /// defaults (`RateLimits::default()`).
+    fn rate_limits_section(&mut self, node: Node) -> Result<(), ConfigError> {
+        let line = self.line(node);
+        self.check_attributes(
+            node,
+            &["perMinute", "quarantine", "malformedPerMinute"],
+            "<RateLimits>",
+        );
+        self.warn_stray_text(node, "<RateLimits>");
+        let mut out = RateLimits::default();
+        out.default = self.rate_limit(node, "RateLimits", out.default, line)?;
+        if let Some(text) = Self::attribute(node, "malformedPerMinute") {
+            out.malformed_per_minute = per_minute(text)
+                .map_err(|e| self.invalid("RateLimits/malformedPerMinute", text, e, line))?;
+        }
+        let mut seen: HashMap<String, u32> = HashMap::new();
+        for child in node.children().filter(Node::is_element) {
+            if !child.tag_name().name().eq_ignore_ascii_case("RateLimit") {
+                self.warn_unknown_element(child, "<RateLimits>");
+                continue;
+            }
+            let cline = self.line(child);
+            self.check_attributes(child, &["action", "perMinute", "quarantine"], "<RateLimit>");
+            self.warn_stray_text(child, "<RateLimit>");
+            for c in child.children().filter(Node::is_element) {
+                self.warn_unknown_element(c, "<RateLimit>");
+            }
+            let text = Self::attribute(child, "action").unwrap_or("").trim();
+            // Action names are case-sensitive on the wire; accept any case here
+            // and store the protocol's spelling.
+            let Some(action) = crate::protocol::ACTIONS
+                .iter()
+                .copied()
+                .find(|a| a.eq_ignore_ascii_case(text))
+            else {
+                return Err(self.invalid(
+                    "RateLimits/RateLimit/action",
+                    text,
+                    "a protocol action name such as showPickupDialog (docs/protocol.md §4)".into(),
+                    cline,
+                ));
+            };
+            let me = format!("RateLimits/RateLimit({action})");
+            if let Some(first) = seen.insert(action.to_string(), cline) {
+                return Err(self.duplicate(
+                    &me,
+                    &format!("at line {first}"),
+                    &format!("at line {cline}"),
+                ));
+            }
+            let base = out.for_action(action);
+            let limit = self.rate_limit(child, &me, base, cline)?;
+            match out.actions.iter_mut().find(|(a, _)| a == action) {
+                Some((_, l)) => *l = limit,
+                None => out.actions.push((action.to_string(), limit)),
+            }
+        }
+        self.rate_limits = Some(out);
+        Ok(())
+    }
+
+    /// The `perMinute` and `quarantine` attributes of `node` over `base`.
+    fn rate_limit(
+        &mut self,
+        node: Node,
+        me: &str,
+        base: RateLimit,
+        line: u32,
+    ) -> Result<RateLimit, ConfigError> {
+        let mut limit = base;
+        if let Some(text) = Self::attribute(node, "perMinute") {
+            limit.per_minute = per_minute(text)
+                .map_err(|e| self.invalid(&format!("{me}/perMinute"), text, e, line))?;
+        }
+        if let Some(text) = Self::attribute(node, "quarantine") {
+            limit.quarantine = values::duration(text)
+                .map_err(|e| self.invalid(&format!("{me}/quarantine"), text, e, line))?;
+            if limit.quarantine.is_zero() && limit.per_minute > 0 {
+                self.warn(format!(
+                    "{me} quarantine = 0 (line {line}): once its limit is reached, requests                      are refused until the daemon restarts"
+                ));
+            }
+        }
+        Ok(limit)
     }
 
     /// `<GenP2C enabled="true" toolbarTitle="Workspace"/>`.

@@ -20,6 +20,8 @@ use crate::store::{names, Change, Commit, Event, Head, Replay, Store, StoreError
 pub(super) struct Failure {
     pub(super) code: ErrorCode,
     pub(super) message: String,
+    /// Reply `data` of the failure (`retryAfterMs` of `rate_limited`).
+    pub(super) data: Option<Value>,
 }
 
 impl Failure {
@@ -27,7 +29,14 @@ impl Failure {
         Failure {
             code,
             message: message.into(),
+            data: None,
         }
+    }
+
+    /// The same failure with reply `data`.
+    pub(super) fn with_data(mut self, data: Value) -> Failure {
+        self.data = Some(data);
+        self
     }
 }
 
@@ -42,6 +51,27 @@ pub(super) struct Parsed {
     request_id: Option<Value>,
     action: Option<String>,
     request: Result<Request, Failure>,
+}
+
+impl Parsed {
+    /// True when the frame itself was malformed (`bad_request` or
+    /// `unknown_action` before any action ran): what the abuse counter counts.
+    pub(super) fn is_malformed(&self) -> bool {
+        matches!(&self.request, Err(f) if matches!(f.code, ErrorCode::BadRequest | ErrorCode::UnknownAction))
+    }
+
+    /// The action of a well-formed request: the rate limits' request type.
+    pub(super) fn valid_action(&self) -> Option<&str> {
+        match &self.request {
+            Ok(_) => self.action.as_deref(),
+            Err(_) => None,
+        }
+    }
+
+    /// Replaces the request by `failure` (a refused request still gets its reply).
+    pub(super) fn refuse(&mut self, failure: Failure) {
+        self.request = Err(failure);
+    }
 }
 
 /// Parses one text frame. `requestId` and `action` are taken from any JSON
@@ -191,7 +221,7 @@ pub(super) fn run(
                     request_id,
                     action,
                     result: Outcome::Failure,
-                    data: None,
+                    data: f.data,
                     epoch: None,
                     seq: None,
                     error_code: Some(f.code),
@@ -286,6 +316,28 @@ pub(super) fn fan_out(store: &Store, conns: &mut HashMap<ConnId, Conn>, commit: 
     }
 }
 
+/// A `GEN_P2C` bulk write that acts on the desktop is a launch through
+/// another door: it counts against the `launchProcess` rate limit, checked
+/// before anything is written.
+fn gen_p2c_rate(
+    settings: &HubSettings,
+    rate: &mut super::limits::RateLimiter,
+    peer: &PeerInfo,
+    job: &Option<Job>,
+    now: Instant,
+) -> Result<(), Failure> {
+    if job.is_none() {
+        return Ok(());
+    }
+    rate.check(
+        &settings.limits.rate,
+        &peer.os_user.id,
+        peer.origin.as_deref(),
+        "launchProcess",
+        now,
+    )
+}
+
 /// Refuses data actions to connections without the `data` capability.
 fn need_data(peer: &PeerInfo) -> Result<(), Failure> {
     if peer.capabilities.data {
@@ -331,7 +383,9 @@ fn execute(
         let answer = resume(settings, st, id, &token, environments, now)?;
         return Ok((answer, Commit::default()));
     }
-    let State { store, conns, .. } = st;
+    let State {
+        store, conns, rate, ..
+    } = st;
     let Some(conn) = conns.get(&id) else {
         return Err(Failure::new(ErrorCode::BadRequest, "connection is closing"));
     };
@@ -424,6 +478,7 @@ fn execute(
                 }
             }
             let job = desktop::gen_p2c_bulk(settings, peer, id, request_id.clone(), &mut writes)?;
+            gen_p2c_rate(settings, rate, peer, &job, now)?;
             let commit = store.write(
                 id,
                 std::slice::from_ref(&environment),
@@ -446,6 +501,7 @@ fn execute(
                 }
             }
             let job = desktop::gen_p2c_bulk(settings, peer, id, request_id.clone(), &mut writes)?;
+            gen_p2c_rate(settings, rate, peer, &job, now)?;
             let commit = store.write(id, &envs, writes, clear_data, &peer.write)?;
             let heads: Vec<Value> = commit
                 .heads
