@@ -208,7 +208,10 @@ async fn slow_consumer_is_closed_and_fast_one_gets_every_event() {
         request(ws, json!({"action":"createEnvironment","requestId":1,"environment":"VOICE","clientName":name})).await;
         request(ws, json!({"action":"setNotificationsOn","requestId":2,"environment":"VOICE","name":"*","values":true})).await;
     }
-    // `slow` stops reading from here on; `fast` reads concurrently.
+    // `slow` stops reading from here on; `fast` reads concurrently and tells
+    // the publisher how far it got, so a loaded CI machine can never make the
+    // *fast* subscriber fall behind by more than a few events.
+    let (progress_tx, mut progress) = tokio::sync::watch::channel(0usize);
     let reader = tokio::spawn(async move {
         let mut seen = 0usize;
         while seen < EVENTS {
@@ -219,6 +222,7 @@ async fn slow_consumer_is_closed_and_fast_one_gets_every_event() {
             {
                 assert_eq!(ev["ValueChanged"], json!(seen), "in order, none lost");
                 seen += 1;
+                let _ = progress_tx.send(seen);
             }
         }
         (seen, fast)
@@ -226,10 +230,17 @@ async fn slow_consumer_is_closed_and_fast_one_gets_every_event() {
     // Large values with `Values` on: far more bytes than the kernel's socket
     // buffers hold, so the never-reading client really falls behind.
     let filler = "x".repeat(16 * 1024);
+    const AHEAD: usize = 8;
     for i in 0..EVENTS {
+        if i >= AHEAD {
+            tokio::time::timeout(DEADLINE, progress.wait_for(|seen| *seen + AHEAD > i))
+                .await
+                .expect("fast subscriber keeps up")
+                .unwrap();
+        }
         // `data` lets the publisher write without waiting for each reply.
         send_json(&mut publisher, json!({"action":"setContextJSON","environment":"VOICE","data":[{"n":i},{"pad":filler}]})).await;
-        if i % 100 == 0 {
+        if i % 8 == 0 {
             // Keep our own replies drained so the publisher is never the slow one.
             while let Ok(Some(_)) = tokio::time::timeout(
                 Duration::ZERO,
