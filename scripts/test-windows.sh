@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Windows smoke tests under Wine: cross-builds for x86_64-pc-windows-gnu with
-# mingw, lints it, and runs tests/platform_windows.rs with wine64 on a
+# mingw, lints it, and runs tests/{platform,peer,exe}_windows.rs with wine64 on a
 # virtual X display. Installs what is missing (Debian packages, the rustup
 # target). When that is impossible it says SKIPPED loudly, appends the
 # reason to $WSC_SKIP_LOG and exits 0; it never passes silently.
@@ -16,7 +16,13 @@
 # - ShellExecuteExW opening the user's real default browser;
 # - a launched program running in the agent's session with the agent's
 #   token and integrity level, surviving the agent's exit (job objects);
-# - SmartScreen / AppLocker / WDAC policies refusing a declared program.
+# - SmartScreen / AppLocker / WDAC policies refusing a declared program;
+# - peer identity (tests/peer_windows.rs) of another user's socket, of
+#   another session, or of a socket owned by an antivirus/proxy product
+#   (Wine has one user and one session; Linux processes' sockets, IPv6
+#   sockets and sockets that never sent or received show owner pid 0);
+# - SO_EXCLUSIVEADDRUSE stopping a SO_REUSEADDR port thief: Wine uses
+#   Linux bind semantics, where that theft is impossible anyway.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -91,16 +97,18 @@ echo "clippy ($TARGET): $(since "$t")"
 t=$(date +%s)
 # The tests start the argv_marker example: build it beside them.
 cargo build --target "$TARGET" --locked --example argv_marker
-cargo test --target "$TARGET" --locked --lib --test platform_windows --no-run
+cargo test --target "$TARGET" --locked --lib --test platform_windows --test peer_windows --test exe_windows --no-run
 echo "build: $(since "$t")"
 
 # --- run under Wine --------------------------------------------------------
 t=$(date +%s)
 log="$target_dir/wine-test.log"
 status=0
-# Library unit tests (command-line quoting) and the desktop smoke tests.
+# Library unit tests (command-line quoting, TCP owner tables), the desktop
+# smoke tests, peer identity / exclusive binding, and wsconnector.exe itself.
 xvfb-run -a -s "-screen 0 1280x1024x24" \
-  cargo test --target "$TARGET" --locked --lib --test platform_windows 2>&1 | tee "$log" || status=$?
+  cargo test --target "$TARGET" --locked --lib --test platform_windows --test peer_windows \
+    --test exe_windows 2>&1 | tee "$log" || status=$?
 wineserver -k 2>/dev/null || true
 echo "wine tests: $(since "$t")"
 echo "total: $(since "$t0")"

@@ -2,8 +2,8 @@
 //! connection. The handshake guard asks this before every upgrade and fails
 //! closed when the answer cannot be found.
 //!
-//! One trait, one implementation per OS chosen with `cfg` (`linux`, and
-//! `unsupported` which refuses everything elsewhere); the rest of the daemon
+//! One trait, one implementation per OS chosen with `cfg` (`linux`,
+//! `windows`, and `unsupported` which refuses everything elsewhere); the rest of the daemon
 //! never calls an OS API for this. [`FixedPeerIdentity`] is the recording fake
 //! for tests of the guard.
 
@@ -55,9 +55,14 @@ mod linux;
 #[cfg(target_os = "linux")]
 use linux as os;
 
-#[cfg(not(target_os = "linux"))]
+#[cfg(windows)]
+mod windows;
+#[cfg(windows)]
+use windows as os;
+
+#[cfg(not(any(target_os = "linux", windows)))]
 mod unsupported;
-#[cfg(not(target_os = "linux"))]
+#[cfg(not(any(target_os = "linux", windows)))]
 use unsupported as os;
 
 /// The peer identity implementation of this OS. On platforms without one,

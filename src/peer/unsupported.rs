@@ -1,5 +1,5 @@
-//! Peer identity on platforms without an implementation yet (Windows comes in
-//! a later issue): every lookup fails with `Unsupported`, so the handshake
+//! Peer identity on platforms without an implementation (neither Linux nor
+//! Windows): every lookup fails with `Unsupported`, so the handshake
 //! guard refuses every connection instead of trusting it.
 
 use std::net::SocketAddr;

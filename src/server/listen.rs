@@ -75,11 +75,43 @@ fn bind_one(addr: SocketAddr) -> Result<TcpListener, BindError> {
     // Unix: SO_REUSEADDR lets us rebind right after a restart while old
     // connections sit in TIME_WAIT; it does NOT let a second listener share
     // the port. On Windows the same option would allow port stealing, so it
-    // stays off there (SO_EXCLUSIVEADDRUSE comes with the Windows work).
+    // is never set there; SO_EXCLUSIVEADDRUSE instead forbids any other
+    // socket (even one with SO_REUSEADDR, even another user's) to bind our
+    // address while we hold it.
     #[cfg(unix)]
     socket.set_reuseaddr(true).map_err(fail)?;
+    #[cfg(windows)]
+    exclusive_addr_use(&socket).map_err(fail)?;
     socket.bind(addr).map_err(fail)?;
     socket.listen(BACKLOG).map_err(fail)
+}
+
+/// Sets `SO_EXCLUSIVEADDRUSE` on a socket not bound yet. Neither tokio nor
+/// socket2 exposes this option, so it is one `setsockopt` call on the raw
+/// socket.
+#[cfg(windows)]
+#[allow(unsafe_code)]
+fn exclusive_addr_use(socket: &TcpSocket) -> io::Result<()> {
+    use std::os::windows::io::AsRawSocket;
+    use windows_sys::Win32::Networking::WinSock::{setsockopt, SOL_SOCKET, SO_EXCLUSIVEADDRUSE};
+
+    let on: i32 = 1;
+    // SAFETY: the raw socket is owned by `socket` and open for the call;
+    // `on` is a readable BOOL-sized (4-byte) value that outlives it.
+    let rc = unsafe {
+        setsockopt(
+            socket.as_raw_socket() as usize,
+            SOL_SOCKET,
+            SO_EXCLUSIVEADDRUSE,
+            (&on as *const i32).cast(),
+            std::mem::size_of::<i32>() as i32,
+        )
+    };
+    if rc != 0 {
+        // Winsock errors map onto io::Error codes (WSAGetLastError).
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// Bind 127.0.0.1:`port` and [::1]:`port`. With `port` 0 the kernel picks a
