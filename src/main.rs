@@ -149,11 +149,12 @@ fn run(explicit: Option<&Path>) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
+        let stop_requested = stop_signal();
         println!("{}", daemon.banner());
         tracing::info!("{}", daemon.banner());
         let stop = daemon.shutdown_token();
         tokio::spawn(async move {
-            wait_for_signal().await;
+            stop_requested.await;
             tracing::info!("stop signal received");
             stop.cancel();
         });
@@ -162,25 +163,40 @@ fn run(explicit: Option<&Path>) -> ExitCode {
     })
 }
 
-/// Ctrl-C everywhere, SIGTERM too on Unix (systemd, `kill`).
-async fn wait_for_signal() {
+/// Registers the stop handlers now — before the banner is printed, so a
+/// SIGTERM sent right after it is not lost to the default action — and
+/// returns a future that completes on the first one: Ctrl-C everywhere,
+/// SIGTERM too on Unix (systemd, `kill`).
+fn stop_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = tokio::signal::ctrl_c() => {}
-                    _ = term.recv() => {}
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = tokio::signal::ctrl_c().await;
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = tokio::signal::ctrl_c().await;
+        let ctrl_c = tokio::signal::windows::ctrl_c();
+        async move {
+            match ctrl_c {
+                Ok(mut c) => {
+                    c.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        }
     }
 }
