@@ -139,6 +139,9 @@ impl Json {
     }
 }
 
+/// One environment of `resume`: name, clientName, epoch, seq, subscriptions.
+type ResumeEnv = (Name, Name, Option<u64>, Option<u64>, Vec<(Name, bool)>);
+
 /// Every protocol action with its fields.
 #[derive(Debug, Arbitrary)]
 pub enum Action {
@@ -194,7 +197,7 @@ pub enum Action {
     /// `resume` (the token is rarely valid: tokens are random).
     Resume {
         token: Name,
-        environments: Vec<(Name, Name, Option<u64>, Option<u64>, Vec<(Name, bool)>)>,
+        environments: Vec<ResumeEnv>,
     },
     /// `setSizeWindow`.
     SetSizeWindow {
