@@ -84,6 +84,12 @@ fn hub_harness_sees_events_and_replies() {
     );
     // Session 2's write produces an event for session 0: `send` checks it is an event.
     h.send(2, r#"{"action":"setContextVariable","environment":"VOICE","name":"Ani","value":"1","requestId":7}"#);
+    // Found by hub_actions: without serde_json's `float_roundtrip` a float
+    // requestId (or value) came back one ulp off.
+    h.send(
+        1,
+        r#"{"action":"getVersion","requestId":1.0884108273381906e-16}"#,
+    );
     h.finish();
 }
 
