@@ -89,6 +89,10 @@ stage "fat-client examples (scripts/test-examples.sh)"
 ./scripts/test-examples.sh 2>&1 | tee target/examples-test.log
 stage_end "fat-client examples"
 
+stage "fuzzing (cargo-fuzz on nightly, scripts/fuzz.sh)"
+./scripts/fuzz.sh 10 2>&1 | tee target/fuzz.log
+stage_end "fuzzing"
+
 # One closing line over every runner: cargo's "test result:" lines and node's
 # "pass N" / "fail N" summary.
 sum_cargo() { cat target/cargo-test.log target/desktop-test.log | grep -E '^test result:' | sed -E "s/.* ([0-9]+) $1.*/\1/" | awk '{s+=$1} END {print s+0}'; }
