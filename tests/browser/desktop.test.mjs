@@ -14,11 +14,10 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, execFileSync } from 'node:child_process';
 import { readFileSync, writeFileSync, existsSync, chmodSync, mkdirSync } from 'node:fs';
-import http from 'node:http';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { DEADLINE_MS, launchChromium, removeDir, startDaemon, tempDir, waitUntil } from './lib/harness.mjs';
+import { DEADLINE_MS, launchChromium, removeDir, startDaemon, startPageServer, tempDir, waitUntil } from './lib/harness.mjs';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const CONNECTOR_JS = path.resolve(here, '..', '..', 'js-client', 'connector.js');
@@ -46,34 +45,8 @@ window.call = (method, args) =>
 <body>desktop</body>`;
 
 /** Serves the test page and connector.js with their real content types. */
-async function startServer() {
-  const js = readFileSync(CONNECTOR_JS);
-  const server = http.createServer((req, res) => {
-    const p = new URL(req.url, 'http://x').pathname;
-    if (p === '/connector.js') {
-      res.writeHead(200, { 'content-type': 'text/javascript; charset=utf-8', 'cache-control': 'no-store' });
-      res.end(js);
-    } else if (p === '/page.html') {
-      res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
-      res.end(PAGE);
-    } else {
-      res.writeHead(404).end('not found');
-    }
-  });
-  await new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', resolve);
-  });
-  const { port } = server.address();
-  return {
-    port,
-    origin: `http://127.0.0.1:${port}`,
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
+function startServer() {
+  return startPageServer({ '/connector.js': readFileSync(CONNECTOR_JS, 'utf8'), '/page.html': PAGE });
 }
 
 function run(cmd, args) {

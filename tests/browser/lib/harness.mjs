@@ -183,17 +183,20 @@ window.request = (id, req) => {
 <body>client</body>`;
 
 /**
- * Serves `pages` ({ '/path': html }) on 127.0.0.1:0 over http. Resolves to
+ * Serves `pages` ({ '/path': body }) on 127.0.0.1:0 over http, as
+ * JavaScript for `.js`/`.mjs` paths and HTML otherwise. Resolves to
  * { origin, port, close }.
  */
 export async function startPageServer(pages) {
   const server = http.createServer((req, res) => {
-    const body = pages[new URL(req.url, 'http://x').pathname];
+    const path = new URL(req.url, 'http://x').pathname;
+    const body = pages[path];
     if (body === undefined) {
       res.writeHead(404).end('not found');
       return;
     }
-    res.writeHead(200, { 'content-type': 'text/html; charset=utf-8', 'cache-control': 'no-store' });
+    const type = /\.m?js$/.test(path) ? 'text/javascript' : 'text/html';
+    res.writeHead(200, { 'content-type': `${type}; charset=utf-8`, 'cache-control': 'no-store' });
     res.end(body);
   });
   await new Promise((resolve, reject) => {
