@@ -13,10 +13,10 @@ use std::sync::OnceLock;
 
 use windows_sys::Win32::Foundation::{HWND, LPARAM, LRESULT, WPARAM};
 use windows_sys::Win32::UI::WindowsAndMessaging::{
-    CreateWindowExW, DefWindowProcW, DestroyWindow, KillTimer, PostQuitMessage,
-    SetForegroundWindow, SetTimer, ShowWindow, BN_CLICKED, BS_DEFPUSHBUTTON, SW_SHOW,
-    USER_TIMER_MAXIMUM, USER_TIMER_MINIMUM, WM_CLOSE, WM_COMMAND, WM_DESTROY, WM_TIMER, WS_CAPTION,
-    WS_EX_TOPMOST, WS_POPUP, WS_SYSMENU, WS_TABSTOP,
+    DefWindowProcW, DestroyWindow, KillTimer, PostQuitMessage, SetForegroundWindow, SetTimer,
+    ShowWindow, BN_CLICKED, BS_DEFPUSHBUTTON, SW_SHOW, USER_TIMER_MAXIMUM, USER_TIMER_MINIMUM,
+    WM_CLOSE, WM_COMMAND, WM_DESTROY, WM_TIMER, WS_CAPTION, WS_EX_TOPMOST, WS_POPUP, WS_SYSMENU,
+    WS_TABSTOP,
 };
 
 use super::ui;
@@ -49,35 +49,17 @@ thread_local! {
 pub(super) fn show(dialog: &PickupDialog) -> Result<PickupOutcome, ActionError> {
     ui::register_class(&CLASS, PICKUP_CLASS, Some(window_procedure))?;
     OUTCOME.set(None);
-    let class = ui::wide_text(PICKUP_CLASS);
-    let title = ui::wide_text(&dialog.title);
     let area = ui::work_area();
     let x = area.left + ((area.right - area.left) - WIDTH).max(0) / 2;
     let y = area.top + ((area.bottom - area.top) - HEIGHT).max(0) / 2;
-    // SAFETY: class and title are NUL-terminated and alive for the call;
-    // the class was registered above with this module's instance.
-    let hwnd = unsafe {
-        CreateWindowExW(
-            WS_EX_TOPMOST,
-            class.as_ptr(),
-            title.as_ptr(),
-            WS_POPUP | WS_CAPTION | WS_SYSMENU,
-            x,
-            y,
-            WIDTH,
-            HEIGHT,
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            ui::instance(),
-            std::ptr::null(),
-        )
-    };
-    if hwnd.is_null() {
-        return Err(ActionError::Failed(format!(
-            "CreateWindowExW(pickup) failed: {}",
-            std::io::Error::last_os_error()
-        )));
-    }
+    let hwnd = ui::top_level(
+        WS_EX_TOPMOST,
+        PICKUP_CLASS,
+        &dialog.title,
+        WS_POPUP | WS_CAPTION | WS_SYSMENU,
+        (x, y, WIDTH, HEIGHT),
+        "pickup",
+    )?;
     if let Err(error) = fill(hwnd, dialog) {
         // SAFETY: our own window, created on this thread.
         unsafe { DestroyWindow(hwnd) };

@@ -14,9 +14,9 @@ use std::sync::OnceLock;
 
 use windows_sys::Win32::Foundation::{HWND, LPARAM, LRESULT, WPARAM};
 use windows_sys::Win32::UI::WindowsAndMessaging::{
-    CreateWindowExW, DefWindowProcW, DestroyWindow, KillTimer, PostQuitMessage, SetTimer,
-    ShowWindow, SW_SHOWNOACTIVATE, USER_TIMER_MAXIMUM, USER_TIMER_MINIMUM, WM_DESTROY,
-    WM_LBUTTONUP, WM_TIMER, WS_BORDER, WS_EX_NOACTIVATE, WS_EX_TOOLWINDOW, WS_EX_TOPMOST, WS_POPUP,
+    DefWindowProcW, DestroyWindow, KillTimer, PostQuitMessage, SetTimer, ShowWindow,
+    SW_SHOWNOACTIVATE, USER_TIMER_MAXIMUM, USER_TIMER_MINIMUM, WM_DESTROY, WM_LBUTTONUP, WM_TIMER,
+    WS_BORDER, WS_EX_NOACTIVATE, WS_EX_TOOLWINDOW, WS_EX_TOPMOST, WS_POPUP,
 };
 
 use super::ui;
@@ -71,32 +71,14 @@ fn create(toast: &Toast) -> Result<HWND, ActionError> {
     let area = ui::work_area();
     let x = area.right - width - MARGIN;
     let y = area.bottom - height - MARGIN;
-    let class = ui::wide_text(TOAST_CLASS);
-    let title = ui::wide_text(&toast.title);
-    // SAFETY: class and title are NUL-terminated and alive for the call;
-    // the class was registered with this module's instance.
-    let hwnd = unsafe {
-        CreateWindowExW(
-            WS_EX_TOPMOST | WS_EX_NOACTIVATE | WS_EX_TOOLWINDOW,
-            class.as_ptr(),
-            title.as_ptr(),
-            WS_POPUP | WS_BORDER,
-            x,
-            y,
-            width,
-            height,
-            std::ptr::null_mut(),
-            std::ptr::null_mut(),
-            ui::instance(),
-            std::ptr::null(),
-        )
-    };
-    if hwnd.is_null() {
-        return Err(ActionError::Failed(format!(
-            "CreateWindowExW(toast) failed: {}",
-            std::io::Error::last_os_error()
-        )));
-    }
+    let hwnd = ui::top_level(
+        WS_EX_TOPMOST | WS_EX_NOACTIVATE | WS_EX_TOOLWINDOW,
+        TOAST_CLASS,
+        &toast.title,
+        WS_POPUP | WS_BORDER,
+        (x, y, width, height),
+        "toast",
+    )?;
     let text = (|| {
         ui::child(
             hwnd,

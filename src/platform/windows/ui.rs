@@ -13,8 +13,8 @@ use windows_sys::Win32::System::LibraryLoader::GetModuleHandleW;
 use windows_sys::Win32::UI::WindowsAndMessaging::{
     CreateWindowExW, DispatchMessageW, GetMessageW, GetSystemMetrics, LoadCursorW,
     RegisterClassExW, SendMessageW, SystemParametersInfoW, TranslateMessage, HMENU, IDC_ARROW, MSG,
-    SM_CXSCREEN, SM_CYSCREEN, SPI_GETWORKAREA, WINDOW_STYLE, WM_SETFONT, WNDCLASSEXW, WNDPROC,
-    WS_CHILD, WS_VISIBLE,
+    SM_CXSCREEN, SM_CYSCREEN, SPI_GETWORKAREA, WINDOW_EX_STYLE, WINDOW_STYLE, WM_SETFONT,
+    WNDCLASSEXW, WNDPROC, WS_CHILD, WS_VISIBLE,
 };
 
 use crate::platform::ActionError;
@@ -86,6 +86,46 @@ pub(super) fn register_class(
     })
     .clone()
     .map_err(ActionError::Failed)
+}
+
+/// Creates one of our top-level windows (pickup dialog, toast) of a class
+/// registered with `register_class`; `what` names it in the error.
+pub(super) fn top_level(
+    ex_style: WINDOW_EX_STYLE,
+    class: &str,
+    title: &str,
+    style: WINDOW_STYLE,
+    rect: (i32, i32, i32, i32),
+    what: &str,
+) -> Result<HWND, ActionError> {
+    let class = wide_text(class);
+    let title = wide_text(title);
+    let (x, y, width, height) = rect;
+    // SAFETY: class and title are NUL-terminated and alive for the call;
+    // the class was registered with this module's instance.
+    let hwnd = unsafe {
+        CreateWindowExW(
+            ex_style,
+            class.as_ptr(),
+            title.as_ptr(),
+            style,
+            x,
+            y,
+            width,
+            height,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            instance(),
+            std::ptr::null(),
+        )
+    };
+    if hwnd.is_null() {
+        return Err(ActionError::Failed(format!(
+            "CreateWindowExW({what}) failed: {}",
+            std::io::Error::last_os_error()
+        )));
+    }
+    Ok(hwnd)
 }
 
 /// Creates a child control (`STATIC`, `BUTTON`) of `parent` with the GUI
