@@ -253,17 +253,8 @@ pub fn guard_config() -> Config {
         open_url_patterns: vec!["https://*.example.com/*".into()],
         from_bare_host: false,
     };
-    c.origins.push(entry(
-        "https://crm.example.com",
-        Capabilities {
-            data: true,
-            launch: true,
-            open_url: true,
-            window: true,
-            notify: true,
-            dialog: true,
-        },
-    ));
+    c.origins
+        .push(entry("https://crm.example.com", Capabilities::ALL));
     c.origins
         .push(entry("https://*.example.org", Capabilities::DATA_ONLY));
     c.extra_host_names.push("ctx.corp.local".into());

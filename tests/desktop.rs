@@ -75,14 +75,7 @@ fn setup() -> Setup {
     setup_with(GenP2c::default())
 }
 
-const ALL: Capabilities = Capabilities {
-    data: true,
-    launch: true,
-    open_url: true,
-    window: true,
-    notify: true,
-    dialog: true,
-};
+const ALL: Capabilities = Capabilities::ALL;
 
 fn peer(capabilities: Capabilities) -> PeerInfo {
     PeerInfo {

@@ -82,14 +82,7 @@ fn every_desktop_action_is_audited_without_secrets() {
         write: VarFilter::default(),
         open_url_patterns: vec!["https://crm.example.com/*".into()],
     };
-    let all = Capabilities {
-        data: true,
-        launch: true,
-        open_url: true,
-        window: true,
-        notify: true,
-        dialog: true,
-    };
+    let all = Capabilities::ALL;
     let mut page = hub.open(peer(all));
     let mut plain = hub.open(peer(Capabilities::DATA_ONLY));
     page.try_recv();

@@ -124,6 +124,16 @@ impl Capabilities {
         dialog: false,
     };
 
+    /// Every capability (tests, and origins configured with all of them).
+    pub const ALL: Capabilities = Capabilities {
+        data: true,
+        launch: true,
+        open_url: true,
+        window: true,
+        notify: true,
+        dialog: true,
+    };
+
     /// The granted capability names, in the order the protocol lists them.
     pub fn names(&self) -> Vec<&'static str> {
         let mut out = Vec::new();

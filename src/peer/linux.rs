@@ -24,7 +24,7 @@ use nix::sys::socket::{setsockopt, sockopt};
 use nix::sys::time::TimeVal;
 use nix::unistd::{Uid, User};
 
-use super::{OsUser, PeerError, PeerIdentity};
+use super::{canonical, OsUser, PeerError, PeerIdentity};
 
 /// How long we wait for the kernel's answer. It answers an exact lookup
 /// synchronously; the timeout only bounds the handshake if something is
@@ -108,18 +108,6 @@ fn user_for_uid(uid: u32) -> OsUser {
         Ok(None) | Err(_) => id.clone(),
     };
     OsUser { id, name }
-}
-
-/// The same address with an IPv4-mapped IPv6 address (`::ffff:127.0.0.1`)
-/// turned into plain IPv4, as the kernel keys such connections.
-fn canonical(addr: SocketAddr) -> SocketAddr {
-    match addr.ip() {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => SocketAddr::new(IpAddr::V4(v4), addr.port()),
-            None => addr,
-        },
-        IpAddr::V4(_) => addr,
-    }
 }
 
 /// Why the netlink path gave no answer.

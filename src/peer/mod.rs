@@ -142,3 +142,10 @@ impl PeerIdentity for FixedPeerIdentity {
         self.current.clone()
     }
 }
+
+/// The same address with an IPv4-mapped IPv6 address (`::ffff:127.0.0.1`)
+/// turned into plain IPv4, as both kernels' socket tables key such
+/// connections (Java and .NET connect to 127.0.0.1 from dual-stack sockets).
+pub(crate) fn canonical(addr: SocketAddr) -> SocketAddr {
+    SocketAddr::new(addr.ip().to_canonical(), addr.port())
+}

@@ -20,7 +20,7 @@
 #![allow(unsafe_code)]
 
 use std::io;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
 
 use windows_sys::Win32::Foundation::{
     CloseHandle, LocalFree, ERROR_INSUFFICIENT_BUFFER, HANDLE, NO_ERROR,
@@ -40,7 +40,7 @@ use windows_sys::Win32::System::Threading::{
     PROCESS_NAME_WIN32, PROCESS_QUERY_LIMITED_INFORMATION,
 };
 
-use super::{OsUser, PeerError, PeerIdentity};
+use super::{canonical, OsUser, PeerError, PeerIdentity};
 
 /// First size tried for a TCP table: a few hundred rows, enough for most
 /// desktops in one call.
@@ -136,17 +136,6 @@ struct Row {
     state: u32,
     /// The owning process (0 for TIME_WAIT remnants).
     pid: u32,
-}
-
-/// The same address with an IPv4-mapped IPv6 address turned into IPv4.
-fn canonical(addr: SocketAddr) -> SocketAddr {
-    match addr.ip() {
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => SocketAddr::new(IpAddr::V4(v4), addr.port()),
-            None => addr,
-        },
-        IpAddr::V4(_) => addr,
-    }
 }
 
 /// The owning process of the socket `peer -> local`, `None` when no live

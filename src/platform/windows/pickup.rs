@@ -14,9 +14,8 @@ use std::sync::OnceLock;
 use windows_sys::Win32::Foundation::{HWND, LPARAM, LRESULT, WPARAM};
 use windows_sys::Win32::UI::WindowsAndMessaging::{
     DefWindowProcW, DestroyWindow, KillTimer, PostQuitMessage, SetForegroundWindow, SetTimer,
-    ShowWindow, BN_CLICKED, BS_DEFPUSHBUTTON, SW_SHOW, USER_TIMER_MAXIMUM, USER_TIMER_MINIMUM,
-    WM_CLOSE, WM_COMMAND, WM_DESTROY, WM_TIMER, WS_CAPTION, WS_EX_TOPMOST, WS_POPUP, WS_SYSMENU,
-    WS_TABSTOP,
+    ShowWindow, BN_CLICKED, BS_DEFPUSHBUTTON, SW_SHOW, WM_CLOSE, WM_COMMAND, WM_DESTROY, WM_TIMER,
+    WS_CAPTION, WS_EX_TOPMOST, WS_POPUP, WS_SYSMENU, WS_TABSTOP,
 };
 
 use super::ui;
@@ -66,9 +65,7 @@ pub(super) fn show(dialog: &PickupDialog) -> Result<PickupOutcome, ActionError> 
         drain_quit();
         return Err(error);
     }
-    let millis = u32::try_from(dialog.timeout.as_millis())
-        .unwrap_or(USER_TIMER_MAXIMUM)
-        .clamp(USER_TIMER_MINIMUM, USER_TIMER_MAXIMUM);
+    let millis = ui::timer_millis(dialog.timeout);
     // SAFETY: our window; no callback (WM_TIMER reaches the window procedure).
     unsafe {
         SetTimer(hwnd, TIMEOUT_TIMER, millis, None);

@@ -15,8 +15,8 @@ use std::sync::OnceLock;
 use windows_sys::Win32::Foundation::{HWND, LPARAM, LRESULT, WPARAM};
 use windows_sys::Win32::UI::WindowsAndMessaging::{
     DefWindowProcW, DestroyWindow, KillTimer, PostQuitMessage, SetTimer, ShowWindow,
-    SW_SHOWNOACTIVATE, USER_TIMER_MAXIMUM, USER_TIMER_MINIMUM, WM_DESTROY, WM_LBUTTONUP, WM_TIMER,
-    WS_BORDER, WS_EX_NOACTIVATE, WS_EX_TOOLWINDOW, WS_EX_TOPMOST, WS_POPUP,
+    SW_SHOWNOACTIVATE, WM_DESTROY, WM_LBUTTONUP, WM_TIMER, WS_BORDER, WS_EX_NOACTIVATE,
+    WS_EX_TOOLWINDOW, WS_EX_TOPMOST, WS_POPUP,
 };
 
 use super::ui;
@@ -102,9 +102,7 @@ fn create(toast: &Toast) -> Result<HWND, ActionError> {
         unsafe { DestroyWindow(hwnd) };
         return Err(error);
     }
-    let millis = u32::try_from(toast.duration.as_millis())
-        .unwrap_or(USER_TIMER_MAXIMUM)
-        .clamp(USER_TIMER_MINIMUM, USER_TIMER_MAXIMUM);
+    let millis = ui::timer_millis(toast.duration);
     // SAFETY: our window; WM_TIMER reaches the window procedure.
     unsafe {
         SetTimer(hwnd, CLOSE_TIMER, millis, None);

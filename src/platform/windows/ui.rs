@@ -13,8 +13,8 @@ use windows_sys::Win32::System::LibraryLoader::GetModuleHandleW;
 use windows_sys::Win32::UI::WindowsAndMessaging::{
     CreateWindowExW, DispatchMessageW, GetMessageW, GetSystemMetrics, LoadCursorW,
     RegisterClassExW, SendMessageW, SystemParametersInfoW, TranslateMessage, HMENU, IDC_ARROW, MSG,
-    SM_CXSCREEN, SM_CYSCREEN, SPI_GETWORKAREA, WINDOW_EX_STYLE, WINDOW_STYLE, WM_SETFONT,
-    WNDCLASSEXW, WNDPROC, WS_CHILD, WS_VISIBLE,
+    SM_CXSCREEN, SM_CYSCREEN, SPI_GETWORKAREA, USER_TIMER_MAXIMUM, USER_TIMER_MINIMUM,
+    WINDOW_EX_STYLE, WINDOW_STYLE, WM_SETFONT, WNDCLASSEXW, WNDPROC, WS_CHILD, WS_VISIBLE,
 };
 
 use crate::platform::ActionError;
@@ -86,6 +86,13 @@ pub(super) fn register_class(
     })
     .clone()
     .map_err(ActionError::Failed)
+}
+
+/// A `SetTimer` period for `duration`, within the range Windows accepts.
+pub(super) fn timer_millis(duration: std::time::Duration) -> u32 {
+    u32::try_from(duration.as_millis())
+        .unwrap_or(USER_TIMER_MAXIMUM)
+        .clamp(USER_TIMER_MINIMUM, USER_TIMER_MAXIMUM)
 }
 
 /// Creates one of our top-level windows (pickup dialog, toast) of a class
