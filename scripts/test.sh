@@ -21,6 +21,14 @@ stage_end() {
   echo "=== stage done: $1 ($(( $(date +%s) - stage_start )) s)"
 }
 run_start=$(date +%s)
+# A stage whose output is also kept in LOG for the closing count.
+logged_stage() {
+  local name=$1 log=$2
+  shift 2
+  stage "$name"
+  "$@" 2>&1 | tee "$log"
+  stage_end "$name"
+}
 
 stage "prerequisites"
 # Debian packages the tests use: setpriv (util-linux) and useradd (passwd)
@@ -65,33 +73,19 @@ stage "build tests"
 cargo test --locked --no-run
 stage_end "build tests"
 
-stage "tests (cargo test)"
-cargo test --locked --all-targets 2>&1 | tee target/cargo-test.log
-stage_end "tests"
+logged_stage "tests (cargo test)" target/cargo-test.log cargo test --locked --all-targets
 
-stage "connector.js unit tests (node --test, no network)"
-(cd js-client && node --test) 2>&1 | tee target/js-client-test.log
-stage_end "connector.js unit tests"
+logged_stage "connector.js unit tests (node --test, no network)" target/js-client-test.log node --test js-client/test/
 
-stage "browser tests (Chromium, scripts/test-browser.sh)"
-./scripts/test-browser.sh 2>&1 | tee target/browser-test.log
-stage_end "browser tests"
+logged_stage "browser tests (Chromium, scripts/test-browser.sh)" target/browser-test.log ./scripts/test-browser.sh
 
-stage "Linux desktop actions (Xvfb + openbox + D-Bus, scripts/test-desktop.sh)"
-./scripts/test-desktop.sh 2>&1 | tee target/desktop-test.log
-stage_end "Linux desktop actions"
+logged_stage "Linux desktop actions (Xvfb + openbox + D-Bus, scripts/test-desktop.sh)" target/desktop-test.log ./scripts/test-desktop.sh
 
-stage "Windows smoke tests under Wine (scripts/test-windows.sh)"
-./scripts/test-windows.sh 2>&1 | tee target/wine-stage.log
-stage_end "Windows smoke tests"
+logged_stage "Windows smoke tests under Wine (scripts/test-windows.sh)" target/wine-stage.log ./scripts/test-windows.sh
 
-stage "fat-client examples (scripts/test-examples.sh)"
-./scripts/test-examples.sh 2>&1 | tee target/examples-test.log
-stage_end "fat-client examples"
+logged_stage "fat-client examples (scripts/test-examples.sh)" target/examples-test.log ./scripts/test-examples.sh
 
-stage "fuzzing (cargo-fuzz on nightly, scripts/fuzz.sh)"
-./scripts/fuzz.sh 10 2>&1 | tee target/fuzz.log
-stage_end "fuzzing"
+logged_stage "fuzzing (cargo-fuzz on nightly, scripts/fuzz.sh)" target/fuzz.log ./scripts/fuzz.sh 10
 
 # One closing line over every runner: cargo's "test result:" lines and node's
 # "pass N" / "fail N" summary.
