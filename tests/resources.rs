@@ -327,28 +327,15 @@ async fn a_subscriber_that_never_reads_is_dropped_while_a_fast_one_gets_all_1000
     // The daemon gave up on the slow subscriber: its outbox overflowed
     // (protocol §10), and since its socket takes no data the close frame
     // cannot even be written: it is dropped after PongTimeout (§12).
-    d.wait_for_log(&["closing a connection that does not read its messages"]);
-    let end_line = {
-        let deadline = Instant::now() + DEADLINE;
-        loop {
-            let log = d.log();
-            let line = log
-                .lines()
-                .find(|l| {
-                    l.contains("peer takes no data")
-                        || (l.contains("closed by the server") && l.contains("code=1013"))
-                })
-                .map(str::to_string);
-            if let Some(l) = line {
-                break l;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "slow client never closed:\n{log}"
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    };
+    d.wait_for_log(&["closing a connection that does not read its messages"])
+        .await;
+    let end_line = d
+        .wait_for_log(&["websocket disconnected", "peer takes no data"])
+        .await;
+    assert!(
+        !d.log().contains("code=1013"),
+        "a 1013 close frame cannot have been written to a full socket"
+    );
     println!("slow subscriber: {end_line}");
     let after = d.memory();
     print_memory(
@@ -364,8 +351,8 @@ async fn a_subscriber_that_never_reads_is_dropped_while_a_fast_one_gets_all_1000
         "peak RSS: {before:?} -> {after:?}"
     );
 
-    // What the slow client finally reads: a gap-free prefix, then the end
-    // (a 1013 close frame if the daemon could write it, else EOF/reset).
+    // What the slow client finally reads: a gap-free prefix of what fitted
+    // in the socket buffers, then the end without a close frame.
     let mut got = 0u64;
     let end = loop {
         match timeout(DEADLINE, slow.next())
@@ -385,9 +372,7 @@ async fn a_subscriber_that_never_reads_is_dropped_while_a_fast_one_gets_all_1000
     };
     println!("the slow subscriber received {got} of {EVENTS} events, then {end}");
     assert!((got as usize) < EVENTS, "the slow subscriber was cut off");
-    if end.starts_with("close") {
-        assert!(end.contains("1013") || end.contains("Again"), "{end}");
-    }
+    assert!(!end.starts_with("close"), "{end}");
 
     // Publisher and fast subscriber still work; the data is the last write.
     let r = ok(
@@ -481,7 +466,7 @@ async fn a_1000_connection_flood_gets_503_over_the_cap_while_a_second_user_gets_
     // The toolbar holds one of our places.
     assert_eq!(held.len(), PER_USER - 1);
     assert_eq!(refused, FLOOD - (PER_USER - 1));
-    d.wait_for_log(&["refused: connection cap reached"]);
+    d.wait_for_log(&["refused: connection cap reached"]).await;
 
     // While a second wave hammers the daemon, the second OS user connects
     // and works, and our toolbar still gets answers.
@@ -556,13 +541,26 @@ async fn a_1000_connection_flood_gets_503_over_the_cap_while_a_second_user_gets_
 /// Runs this test binary again as the second OS user, in the
 /// `second_user_client` role; returns what that client reported.
 async fn run_second_user_client(port: u16) -> Value {
-    // A copy the other user may execute, whatever the target dir's modes.
-    let bin_dir = tempfile::tempdir().unwrap();
-    let bin = bin_dir.path().join("resources-test");
-    std::fs::copy(std::env::current_exe().unwrap(), &bin).unwrap();
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(bin_dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
-    std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let exe = std::env::current_exe().unwrap();
+    // Others may execute it when it and every folder above it have the x
+    // bit for others; otherwise (a target dir under /root) run a copy.
+    let reachable = exe.ancestors().all(|p| {
+        p.as_os_str().is_empty()
+            || std::fs::metadata(p)
+                .map(|m| m.permissions().mode() & 0o001 != 0)
+                .unwrap_or(false)
+    });
+    let bin_dir = tempfile::tempdir().unwrap();
+    let bin = if reachable {
+        exe
+    } else {
+        let bin = bin_dir.path().join("resources-test");
+        std::fs::copy(&exe, &bin).unwrap();
+        std::fs::set_permissions(bin_dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        bin
+    };
     let out = tokio::task::spawn_blocking(move || {
         let out = os_user::command_as_other(&bin)
             .args([

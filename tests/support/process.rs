@@ -191,7 +191,7 @@ impl DaemonProcess {
     }
 
     /// Polls the log until a line holds every one of `parts`; returns it.
-    pub fn wait_for_log(&self, parts: &[&str]) -> String {
+    pub async fn wait_for_log(&self, parts: &[&str]) -> String {
         let end = Instant::now() + PROCESS_DEADLINE;
         loop {
             let log = self.log();
@@ -202,7 +202,7 @@ impl DaemonProcess {
                 Instant::now() < end,
                 "no log line with {parts:?}; log:\n{log}"
             );
-            std::thread::sleep(Duration::from_millis(20));
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
