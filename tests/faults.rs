@@ -21,6 +21,7 @@ use futures_util::StreamExt;
 use process::DaemonProcess;
 use serde_json::{json, Map, Value};
 use tokio::time::timeout;
+use tokio_tungstenite::tungstenite::Message;
 
 /// How often a client retries while the daemon is down.
 const RETRY: Duration = Duration::from_millis(50);
@@ -62,13 +63,15 @@ async fn request(ws: &mut Client, req: Value, events: &mut Vec<Value>) -> Value 
     }
 }
 
-/// Waits until the daemon's end reaches `ws`: EOF, a reset, or an error.
+/// Waits until the daemon's end reaches `ws`: EOF or a reset. A killed
+/// daemon sends nothing first: no `stopping-service` event, no close frame.
 async fn sees_the_end(ws: &mut Client) {
     let end = async {
         loop {
             match ws.next().await {
                 None | Some(Err(_)) => return,
-                Some(Ok(_)) => continue,
+                Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+                Some(Ok(other)) => panic!("a killed daemon sent {other:?}"),
             }
         }
     };
