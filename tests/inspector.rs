@@ -528,26 +528,34 @@ async fn the_socket_lists_clients_simulates_ringing_and_traces() {
         json!({"ANI": "3225551234", "CustomerId": "<b>42</b>", "GEN_T2P": "EvRinging", "InteractionId": "IX-9"})
     );
 
-    // The environment view and the trace follow.
-    until(&mut insp, "VOICE with the event", |m| {
-        m["type"] == "environments"
-            && m["environments"].as_array().unwrap().iter().any(|e| {
+    // The environment view and the trace follow: the page's event out, and
+    // the simulator's own write in.
+    let crm_id = crm_entry["id"].as_u64().unwrap();
+    let mut env_seen = false;
+    let mut trace = Vec::new();
+    let has = |trace: &[Value], conn: u64, dir: &str, text: &str| {
+        trace.iter().any(|e| {
+            e["conn"] == conn && e["dir"] == dir && e["text"].as_str().unwrap().contains(text)
+        })
+    };
+    let end = tokio::time::Instant::now() + DEADLINE;
+    while !(env_seen
+        && has(&trace, crm_id, "out", "EvRinging")
+        && has(&trace, simulator, "in", "setContextJSON"))
+    {
+        assert!(tokio::time::Instant::now() < end, "environment and trace");
+        let m = next_json(&mut insp).await;
+        if m["type"] == "trace" {
+            trace.extend(m["entries"].as_array().unwrap().iter().cloned());
+        }
+        if m["type"] == "environments" {
+            env_seen |= m["environments"].as_array().unwrap().iter().any(|e| {
                 e["name"] == "VOICE"
                     && e["seq"].as_u64() == Some(seq)
                     && e["variables"]["GEN_T2P"] == "EvRinging"
-            })
-    })
-    .await;
-    let crm_id = crm_entry["id"].as_u64().unwrap();
-    until(&mut insp, "the CRM's event in the trace", |m| {
-        m["type"] == "trace"
-            && m["entries"].as_array().unwrap().iter().any(|e| {
-                e["conn"] == crm_id
-                    && e["dir"] == "out"
-                    && e["text"].as_str().unwrap().contains("EvRinging")
-            })
-    })
-    .await;
+            });
+        }
+    }
 
     // A request as a page sends it, and bad input answered without the hub.
     send_json(

@@ -23,7 +23,7 @@ use tokio::time::{interval, timeout, MissedTickBehavior};
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
-use super::tap::Watch;
+use super::tap::{Direction, Watch};
 use super::SocketSlot;
 use crate::config::{Capabilities, VarFilter};
 use crate::cti::{self, EventData, ToolbarWrite};
@@ -235,6 +235,7 @@ where
             }
             out = session.recv() => match out {
                 Outgoing::Text(text) => {
+                    inspector.tap.record(session.id.0, Direction::Out, text.as_str());
                     if let Some(msg) = answer(&mut pending, text.as_str()) {
                         if send(ws, &msg).await.is_err() { return; }
                     }
@@ -315,9 +316,15 @@ fn command(
             request: request.clone(),
         },
     );
-    // Both replies come back through the session, in order.
-    state.hub.handle(session.id, &register.to_string());
-    state.hub.handle(session.id, &request.to_string());
+    // Both replies come back through the session, in order. The trace shows
+    // the simulator's frames like any client's.
+    for frame in [register.to_string(), request.to_string()] {
+        state
+            .inspector
+            .tap
+            .record(session.id.0, Direction::In, &frame);
+        state.hub.handle(session.id, &frame);
+    }
     None
 }
 
