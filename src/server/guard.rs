@@ -129,7 +129,12 @@ pub fn host_is_ours(host: &str, cx: &GuardContext<'_>) -> bool {
         SocketType::Wss => 443,
     };
     let port_ok = match port {
-        Some(p) => p.parse::<u16>().ok() == Some(cx.port) && !p.starts_with('0'),
+        // Digits only: `str::parse` would also take "+8443".
+        Some(p) => {
+            p.bytes().all(|b| b.is_ascii_digit())
+                && !p.starts_with('0')
+                && p.parse::<u16>().ok() == Some(cx.port)
+        }
         None => cx.port == default_port,
     };
     if !port_ok {
@@ -298,6 +303,8 @@ mod tests {
             "localhost",
             "127.0.0.2:8443",
             "localhost:08443",
+            "localhost:+8443",
+            "localhost: 8443",
             "[::2]:8443",
             "localhost.evil.com:8443",
             "[::1",
