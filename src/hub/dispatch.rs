@@ -799,9 +799,7 @@ mod tests {
 
     #[test]
     fn a_field_of_the_wrong_type_is_named() {
-        let m = message(
-            r#"{"action": "createEnvironment", "environment": "E", "clientName": 42}"#,
-        );
+        let m = message(r#"{"action": "createEnvironment", "environment": "E", "clientName": 42}"#);
         assert!(m.contains("field `clientName`"), "{m}");
         // The first bad field in the message's order, past unknown fields.
         let m = message(
@@ -821,7 +819,10 @@ mod tests {
         }
         obj.insert("url".into(), json!(1));
         let m = message(&Value::Object(obj).to_string());
-        assert!(m.starts_with("invalid openUrl request: invalid type"), "{m}");
+        assert!(
+            m.starts_with("invalid openUrl request: invalid type"),
+            "{m}"
+        );
     }
 
     #[test]

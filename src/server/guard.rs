@@ -460,7 +460,10 @@ mod tests {
             ("host", "localhost:8443"),
             ("origin", "https://desk.example.com"),
         ];
-        assert_eq!(run(&c, Ok(me()), &desk).unwrap().capabilities, Capabilities::ALL);
+        assert_eq!(
+            run(&c, Ok(me()), &desk).unwrap().capabilities,
+            Capabilities::ALL
+        );
         assert_eq!(
             run(&c, Ok(other()), &desk).unwrap().capabilities,
             Capabilities::DATA_ONLY
