@@ -354,6 +354,10 @@ pub fn check_guard(
                     assert_eq!(admitted.origin.as_deref(), Some(o));
                     if admitted.user.id != me.id {
                         assert!(config.allow_other_users, "another user admitted");
+                        assert!(
+                            admitted.capabilities.names().iter().all(|c| *c == "data"),
+                            "another user got a desktop capability"
+                        );
                     }
                 }
             }

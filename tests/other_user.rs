@@ -3,63 +3,13 @@
 //! create the user; otherwise prints a loud SKIPPED line.
 
 mod common;
+#[path = "support/second_user.rs"]
+mod second_user;
 #[path = "support/skip.rs"]
 mod skip;
 
-use std::process::Command;
-
 use common::*;
-
-const OTHER: &str = "wsc-peer-test";
-
-/// Make sure the second user exists; `Err` says why the test cannot run.
-fn ensure_other_user() -> Result<(), String> {
-    if !nix_is_root() {
-        return Err("not running as root (cannot create a second OS user)".into());
-    }
-    for tool in ["useradd", "setpriv", "bash"] {
-        if Command::new("sh")
-            .args(["-c", &format!("command -v {tool}")])
-            .output()
-            .map(|o| !o.status.success())
-            .unwrap_or(true)
-        {
-            return Err(format!("{tool} is not installed"));
-        }
-    }
-    let exists = Command::new("id")
-        .arg(OTHER)
-        .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false);
-    if !exists {
-        let out = Command::new("useradd")
-            .args(["-M", "-s", "/usr/sbin/nologin", OTHER])
-            .output()
-            .map_err(|e| e.to_string())?;
-        // Another test binary may have created it meanwhile.
-        let now = Command::new("id")
-            .arg(OTHER)
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false);
-        if !now {
-            return Err(format!(
-                "useradd failed: {}",
-                String::from_utf8_lossy(&out.stderr)
-            ));
-        }
-    }
-    Ok(())
-}
-
-fn nix_is_root() -> bool {
-    Command::new("id")
-        .arg("-u")
-        .output()
-        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
-        .unwrap_or(false)
-}
+use second_user::ensure_other_user;
 
 /// Send one HTTP request as the other user; returns the status line.
 async fn status_as_other(addr: std::net::SocketAddr, request: String) -> String {
@@ -69,18 +19,7 @@ async fn status_as_other(addr: std::net::SocketAddr, request: String) -> String 
     };
     let script = format!("exec 3<>/dev/tcp/{ip}/{port}; printf '%s' \"$REQ\" >&3; head -n 1 <&3");
     let out = tokio::task::spawn_blocking(move || {
-        Command::new("setpriv")
-            .args([
-                &format!("--reuid={OTHER}"),
-                &format!("--regid={OTHER}"),
-                "--clear-groups",
-                "bash",
-                "-c",
-                &script,
-            ])
-            .env("REQ", request)
-            .output()
-            .unwrap()
+        second_user::run_as_other("bash", &["-c", &script], &[("REQ", request)])
     })
     .await
     .unwrap();

@@ -5,6 +5,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::time::Instant;
 
+use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::desktop::{self, Job, Prepared};
@@ -142,13 +143,46 @@ pub(super) fn parse(text: &str) -> Parsed {
         ));
         return parsed;
     }
-    parsed.request = serde_json::from_value::<Request>(Value::Object(obj)).map_err(|e| {
-        Failure::new(
-            ErrorCode::BadRequest,
-            format!("invalid {action} request: {e}"),
-        )
+    // Deserialized by reference, so the object is still there to say which
+    // field was wrong (internally tagged enums buffer borrowed strings: the
+    // cost is the one copy into the request).
+    let value = Value::Object(obj);
+    parsed.request = Request::deserialize(&value).map_err(|e| {
+        let e = e.to_string();
+        let field = value.as_object().and_then(|obj| wrong_field(obj, &e));
+        let message = match field {
+            Some(field) => format!("invalid {action} request: field `{field}`: {e}"),
+            None => format!("invalid {action} request: {e}"),
+        };
+        Failure::new(ErrorCode::BadRequest, message)
     });
     parsed
+}
+
+/// Most fields `wrong_field` tries, so a message with thousands of unknown
+/// fields costs a bounded amount of work on its (rare) error path.
+const MAX_PROBED_FIELDS: usize = 64;
+
+/// serde names a missing field but not one of the wrong type ("invalid type:
+/// integer `42`, expected a string"). Deserializing each field alone beside
+/// the action gives the same error for the culprit (serde stops at the first
+/// bad field, in the message's order) and "missing field" or success for the
+/// others, so the reply can name the field to fix.
+fn wrong_field<'o>(obj: &'o Map<String, Value>, error: &str) -> Option<&'o str> {
+    if error.starts_with("missing field") {
+        return None;
+    }
+    let action = obj.get("action")?;
+    obj.iter()
+        .filter(|(k, _)| *k != "action" && *k != "requestId")
+        .take(MAX_PROBED_FIELDS)
+        .find(|(k, v)| {
+            let mut alone = Map::new();
+            alone.insert("action".to_string(), action.clone());
+            alone.insert((*k).clone(), (*v).clone());
+            matches!(Request::deserialize(&Value::Object(alone)), Err(e) if e.to_string() == error)
+        })
+        .map(|(k, _)| k.as_str())
 }
 
 /// What a successful request answers.
@@ -754,6 +788,41 @@ mod tests {
             Ok(r) => panic!("parsed {r:?}"),
         };
         (p.request_id, p.action, code)
+    }
+
+    fn message(text: &str) -> String {
+        match parse(text).request {
+            Err(f) => f.message,
+            Ok(r) => panic!("parsed {r:?}"),
+        }
+    }
+
+    #[test]
+    fn a_field_of_the_wrong_type_is_named() {
+        let m = message(r#"{"action": "createEnvironment", "environment": "E", "clientName": 42}"#);
+        assert!(m.contains("field `clientName`"), "{m}");
+        // The first bad field in the message's order, past unknown fields.
+        let m = message(
+            r#"{"action": "setNotificationsOn", "x": 1, "environment": "E", "name": [], "values": "yes"}"#,
+        );
+        assert!(m.contains("field `name`"), "{m}");
+        let m = message(r#"{"action": "setAllJSON", "data": [{"environment": 1, "data": {}}]}"#);
+        assert!(m.contains("field `data`"), "{m}");
+        // serde already names a missing field.
+        let m = message(r#"{"action": "getEnvironment"}"#);
+        assert!(m.ends_with("missing field `environment`"), "{m}");
+        // Past the probing bound the error is still reported, unnamed.
+        let mut obj = Map::new();
+        obj.insert("action".into(), json!("openUrl"));
+        for i in 0..MAX_PROBED_FIELDS {
+            obj.insert(format!("k{i}"), json!(i));
+        }
+        obj.insert("url".into(), json!(1));
+        let m = message(&Value::Object(obj).to_string());
+        assert!(
+            m.starts_with("invalid openUrl request: invalid type"),
+            "{m}"
+        );
     }
 
     #[test]

@@ -53,7 +53,8 @@ pub enum Refusal {
     /// The socket's owner could not be determined (fail closed).
     #[error("the OS user owning the client socket could not be determined: {0}")]
     UnknownPeer(String),
-    /// Another OS user's socket, and AllowOtherUsers is off.
+    /// Another OS user's socket, and AllowOtherUsers is off. (With it on,
+    /// another user's browser connection gets data access only.)
     #[error("connection from OS user {peer} refused: the daemon runs as {me} (AllowOtherUsers is false)")]
     OtherUser {
         /// The client's user.
@@ -129,7 +130,12 @@ pub fn host_is_ours(host: &str, cx: &GuardContext<'_>) -> bool {
         SocketType::Wss => 443,
     };
     let port_ok = match port {
-        Some(p) => p.parse::<u16>().ok() == Some(cx.port) && !p.starts_with('0'),
+        // Digits only: `str::parse` would also take "+8443".
+        Some(p) => {
+            p.bytes().all(|b| b.is_ascii_digit())
+                && !p.starts_with('0')
+                && p.parse::<u16>().ok() == Some(cx.port)
+        }
         None => cx.port == default_port,
     };
     if !port_ok {
@@ -206,6 +212,17 @@ pub fn check(headers: &HeaderMap, cx: &GuardContext<'_>) -> Result<Admitted, Ref
                     me: cx.me.name.clone(),
                 });
             }
+            // Another user's connection gets data access at most: desktop
+            // actions would run programs, open URLs and show dialogs as
+            // this daemon's user, and any local program can forge an Origin.
+            let capabilities = if same_user {
+                capabilities
+            } else {
+                Capabilities {
+                    data: capabilities.data,
+                    ..Capabilities::default()
+                }
+            };
             Ok(Admitted {
                 origin: origin.map(str::to_string),
                 user,
@@ -298,6 +315,8 @@ mod tests {
             "localhost",
             "127.0.0.2:8443",
             "localhost:08443",
+            "localhost:+8443",
+            "localhost: 8443",
             "[::2]:8443",
             "localhost.evil.com:8443",
             "[::1",
@@ -428,6 +447,27 @@ mod tests {
         ));
         c.allow_other_users = true;
         assert_eq!(run(&c, Ok(other()), &h).unwrap().user, other());
+        // ... with data access only, even for an origin granted everything.
+        c.origins.push(OriginEntry {
+            pattern: OriginPattern::parse("https://desk.example.com").unwrap(),
+            capabilities: Capabilities::ALL,
+            read: VarFilter::default(),
+            write: VarFilter::default(),
+            open_url_patterns: vec!["https://*".into()],
+            from_bare_host: false,
+        });
+        let desk = [
+            ("host", "localhost:8443"),
+            ("origin", "https://desk.example.com"),
+        ];
+        assert_eq!(
+            run(&c, Ok(me()), &desk).unwrap().capabilities,
+            Capabilities::ALL
+        );
+        assert_eq!(
+            run(&c, Ok(other()), &desk).unwrap().capabilities,
+            Capabilities::DATA_ONLY
+        );
         // Native clients stay same-user only even then.
         assert!(matches!(
             run(&c, Ok(other()), &[("host", "localhost:8443")]),

@@ -14,7 +14,7 @@ use http::header::{
     ACCESS_CONTROL_MAX_AGE, CACHE_CONTROL, CONNECTION, CONTENT_TYPE, SEC_WEBSOCKET_ACCEPT,
     SEC_WEBSOCKET_KEY, SEC_WEBSOCKET_VERSION, UPGRADE, VARY,
 };
-use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode};
+use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Version};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
@@ -220,6 +220,14 @@ pub(crate) fn wants_websocket(headers: &HeaderMap) -> bool {
 }
 
 fn upgrade(req: Request<Incoming>, admitted: Admitted, cx: Arc<TcpContext>) -> HttpResponse {
+    // RFC 6455 §4.1: the opening handshake is an HTTP/1.1 (or later) GET.
+    if req.version() < Version::HTTP_11 {
+        tracing::warn!(version = ?req.version(), "refused: websocket handshake over HTTP/1.0");
+        return text(
+            StatusCode::BAD_REQUEST,
+            "a websocket handshake needs HTTP/1.1",
+        );
+    }
     let headers = req.headers();
     let versions: Vec<_> = headers.get_all(SEC_WEBSOCKET_VERSION).iter().collect();
     if versions.len() != 1 || versions[0] != "13" {
