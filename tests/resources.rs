@@ -8,10 +8,10 @@
 #![cfg(target_os = "linux")]
 
 mod common;
-#[path = "support/os_user.rs"]
-mod os_user;
 #[path = "support/process.rs"]
 mod process;
+#[path = "support/second_user.rs"]
+mod second_user;
 #[path = "support/skip.rs"]
 mod skip;
 
@@ -437,7 +437,7 @@ async fn flood(d: &DaemonProcess, n: usize) -> (Vec<TcpStream>, usize) {
 async fn a_1000_connection_flood_gets_503_over_the_cap_while_a_second_user_gets_in() {
     const FLOOD: usize = 1000;
     const PER_USER: usize = 128; // the shipped MaxConnectionsPerUser
-    if let Err(why) = os_user::ensure_other_user() {
+    if let Err(why) = second_user::ensure_other_user() {
         skip::skipped("1000-connection flood with a second OS user", &why);
         return;
     }
@@ -510,7 +510,7 @@ async fn a_1000_connection_flood_gets_503_over_the_cap_while_a_second_user_gets_
     );
 
     // The second user's client saw itself as that user and its write landed.
-    assert_eq!(other["hello"]["user"], os_user::OTHER, "{other}");
+    assert_eq!(other["hello"]["user"], second_user::OTHER, "{other}");
     assert_eq!(other["hello"]["native"], false, "{other}");
     assert_eq!(other["set"]["result"], "SUCCESS", "{other}");
     assert_eq!(other["get"]["data"]["OTHER_USER_VAR"], "hello", "{other}");
@@ -569,7 +569,7 @@ async fn run_second_user_client(port: u16) -> Value {
         bin
     };
     let out = tokio::task::spawn_blocking(move || {
-        let out = os_user::command_as_other(&bin)
+        let out = second_user::command_as_other(&bin)
             .args([
                 "--exact",
                 "second_user_client",

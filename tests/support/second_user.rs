@@ -1,6 +1,6 @@
 //! A second OS user for tests: created with `useradd` when missing (needs
 //! root), and commands run as that user through `setpriv`. Used by
-//! tests/other_user.rs and tests/adversarial.rs.
+//! tests/other_user.rs, tests/adversarial.rs and tests/resources.rs.
 #![allow(dead_code)] // each test binary uses a part
 
 use std::process::{Command, Output};
@@ -56,16 +56,23 @@ pub fn ensure_other_user() -> Result<(), String> {
     Ok(())
 }
 
-/// `program args...` as the second user, with extra environment variables.
-pub fn run_as_other(program: &str, args: &[&str], env: &[(&str, String)]) -> Output {
+/// A command running `program` as the second user (no supplementary groups),
+/// for callers that set their own arguments, environment and stdio.
+pub fn command_as_other(program: impl AsRef<std::ffi::OsStr>) -> Command {
     let mut cmd = Command::new("setpriv");
     cmd.args([
         &format!("--reuid={OTHER}"),
         &format!("--regid={OTHER}"),
         "--clear-groups",
-        program,
     ])
-    .args(args);
+    .arg(program);
+    cmd
+}
+
+/// `program args...` as the second user, with extra environment variables.
+pub fn run_as_other(program: &str, args: &[&str], env: &[(&str, String)]) -> Output {
+    let mut cmd = command_as_other(program);
+    cmd.args(args);
     for (k, v) in env {
         cmd.env(k, v);
     }
