@@ -15,6 +15,9 @@ pub struct Cli {
     /// config.xml to use (for the daemon when no subcommand is given).
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Run headless: no tray icon (servers, CI, SSH sessions).
+    #[arg(long, global = true)]
+    pub no_tray: bool,
 }
 
 /// The subcommands.
@@ -26,6 +29,19 @@ pub enum Command {
     CheckConfig {
         /// The file to check; without it, the one the daemon would use.
         file: Option<PathBuf>,
+    },
+    /// Start the agent at logon for this user (systemd user unit on Linux,
+    /// HKCU Run entry on Windows; macOS not supported yet).
+    Install {
+        /// Per-user autostart (the only kind; machine-wide: use the MSI or .deb).
+        #[arg(long)]
+        user: bool,
+    },
+    /// Remove what `install --user` added.
+    Uninstall {
+        /// Per-user autostart.
+        #[arg(long)]
+        user: bool,
     },
     /// Certificates for WSS.
     Cert {
