@@ -22,7 +22,13 @@ use std::time::{Duration, Instant};
 use zbus::message::Header;
 use zbus::zvariant::{OwnedObjectPath, OwnedValue, Structure, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_wsconnector");
+/// The binary under test: `$WSCONNECTOR_BIN` when set (scripts copy the
+/// binary so a parallel build sharing the target dir cannot swap it), else
+/// cargo's.
+fn bin() -> String {
+    std::env::var("WSCONNECTOR_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_wsconnector").to_string())
+}
 const DEADLINE: Duration = Duration::from_secs(15);
 const WATCHER_NAME: &str = "org.kde.StatusNotifierWatcher";
 const WATCHER_PATH: &str = "/StatusNotifierWatcher";
@@ -228,7 +234,7 @@ fn start_agent(extra_args: &[&str]) -> Agent {
         "<configuration><Socket-port>0</Socket-port><Log-level>INFO</Log-level></configuration>",
     )
     .unwrap();
-    let mut child = Command::new(BIN)
+    let mut child = Command::new(bin())
         .args(["run", "--config"])
         .arg(&cfg)
         .args(extra_args)
