@@ -89,6 +89,14 @@ impl Backend {
             .with_menu(Box::new(menu))
             .build()
             .map_err(|e| TrayError::NoHost(format!("notification area: {e}")))?;
+        // tray-icon does not report whether the shell took the icon; a
+        // NIM_MODIFY (set_tooltip) fails for an icon the shell does not have.
+        match tray.set_tooltip(Some(tooltip(status))) {
+            Ok(()) => tracing::info!("tray: the shell shows the icon in the notification area"),
+            Err(e) => tracing::warn!(
+                "tray: the shell does not show the icon yet ({e}); it is added again when the taskbar starts"
+            ),
+        }
         Ok(Backend {
             tray,
             status_item,
