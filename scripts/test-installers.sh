@@ -119,7 +119,8 @@ installer/build-msi.sh "$work/signed.exe" config.xml.example "$version" "$work/w
   { cat "$work/wixl.err"; bad "wixl builds the MSI"; finish; }
 ok "wixl builds the MSI"
 
-table() { msiinfo export "$work/wsconnector.msi" "$1"; }
+# msiinfo exports CRLF lines.
+table() { msiinfo export "$work/wsconnector.msi" "$1" | tr -d '\r'; }
 has_row() { table "$1" | grep -qE "$2"; }
 check "msiinfo: File table holds wsconnector.exe" has_row File $'^WsconnectorExe\tBinary\twsconnector.exe\t'
 check "msiinfo: File table holds config.xml" has_row File $'^ConfigXml\tConfig\tconfig.xml\t'
