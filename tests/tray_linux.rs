@@ -156,6 +156,7 @@ struct Entry {
     id: i32,
     label: String,
     enabled: bool,
+    visible: bool,
     separator: bool,
 }
 
@@ -184,6 +185,10 @@ fn entry_of(value: &Value<'_>) -> Entry {
         label: text("label").unwrap_or_default(),
         enabled: props
             .get("enabled")
+            .map(|v| bool::try_from(v.try_clone().unwrap()).unwrap())
+            .unwrap_or(true),
+        visible: props
+            .get("visible")
             .map(|v| bool::try_from(v.try_clone().unwrap()).unwrap())
             .unwrap_or(true),
         separator: text("type").as_deref() == Some("separator"),
@@ -217,6 +222,23 @@ fn click(conn: &zbus::blocking::Connection, dest: &str, menu: &str, id: i32) {
     .expect("dbusmenu Event clicked");
 }
 
+/// Clicks Quit: the agent may leave the bus before its reply is delivered
+/// (hosts ignore Event replies), so only a refused call is an error.
+fn click_quit(conn: &zbus::blocking::Connection, dest: &str, menu: &str, id: i32) {
+    match conn.call_method(
+        Some(dest),
+        menu,
+        Some("com.canonical.dbusmenu"),
+        "Event",
+        &(id, "clicked", Value::I32(0), 0u32),
+    ) {
+        Ok(_) => {}
+        Err(zbus::Error::MethodError(name, _, _))
+            if name.as_str() == "org.freedesktop.DBus.Error.NoReply" => {}
+        Err(e) => panic!("dbusmenu Event clicked (Quit): {e}"),
+    }
+}
+
 // ----- the daemon -----
 
 struct Agent {
@@ -234,10 +256,29 @@ fn start_agent(extra_args: &[&str]) -> Agent {
         "<configuration><Socket-port>0</Socket-port><Log-level>INFO</Log-level></configuration>",
     )
     .unwrap();
+    // A stand-in xdg-open first on PATH records what the tray opens.
+    let fake_bin = dir.path().join("bin");
+    std::fs::create_dir(&fake_bin).unwrap();
+    let opener = fake_bin.join("xdg-open");
+    std::fs::write(
+        &opener,
+        format!(
+            "#!/bin/sh\nprintf '%s\\n' \"$@\" >> '{}'\n",
+            dir.path().join("opened.txt").display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&opener, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        fake_bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
     let mut child = Command::new(bin())
         .args(["run", "--config"])
         .arg(&cfg)
         .args(extra_args)
+        .env("PATH", path)
         .env("XDG_RUNTIME_DIR", dir.path())
         .env_remove("RUST_LOG")
         .stdout(Stdio::piped())
@@ -278,6 +319,11 @@ fn start_agent(extra_args: &[&str]) -> Agent {
 }
 
 impl Agent {
+    /// What the stand-in xdg-open was asked to open, one argument a line.
+    fn opened(&self) -> String {
+        std::fs::read_to_string(self._dir.path().join("opened.txt")).unwrap_or_default()
+    }
+
     fn log(&self) -> String {
         self.stderr.lock().unwrap().clone()
     }
@@ -316,7 +362,7 @@ fn port_is_free(port: u16) -> bool {
 fn labels(entries: &[Entry]) -> Vec<&str> {
     entries
         .iter()
-        .filter(|e| !e.separator)
+        .filter(|e| !e.separator && e.visible)
         .map(|e| e.label.as_str())
         .collect()
 }
@@ -376,6 +422,31 @@ fn tray_item_registers_shows_status_and_quit_stops_the_daemon() {
     });
     drop(ws);
 
+    // Open demo page: the default browser (xdg-open) gets the daemon's page.
+    click(&bus.conn, &dest, &menu, id_of(&entries, "Open demo page"));
+    let url = format!("http://127.0.0.1:{}/", agent.port);
+    wait_for("xdg-open of the demo page", || {
+        (agent.opened() == format!("{url}\n")).then_some(())
+    });
+
+    // Open log folder without a Log-path: the error shows in the menu and
+    // the item asks for attention.
+    click(&bus.conn, &dest, &menu, id_of(&entries, "Open log folder"));
+    wait_for("the last error in the menu", || {
+        let entries = layout(&bus.conn, &dest, &menu);
+        entries
+            .iter()
+            .any(|e| e.visible && e.label.starts_with("Last error: no Log-path is configured"))
+            .then_some(())
+    });
+    let status: String = bus.property(&dest, &path, "org.kde.StatusNotifierItem", "Status");
+    assert_eq!(status, "NeedsAttention");
+    // The commands kept their ids (the error line was there, hidden).
+    assert_eq!(
+        id_of(&layout(&bus.conn, &dest, &menu), "Quit"),
+        id_of(&entries, "Quit")
+    );
+
     // Reload configuration reaches the daemon's handler.
     click(
         &bus.conn,
@@ -386,7 +457,7 @@ fn tray_item_registers_shows_status_and_quit_stops_the_daemon() {
     agent.wait_log("tray: reload of the configuration requested");
 
     // Quit: clean exit, port free.
-    click(&bus.conn, &dest, &menu, id_of(&entries, "Quit"));
+    click_quit(&bus.conn, &dest, &menu, id_of(&entries, "Quit"));
     let status = agent.wait_exit();
     assert_eq!(status.code(), Some(0), "log:\n{}", agent.log());
     assert!(agent.log().contains("tray: Quit chosen"), "{}", agent.log());

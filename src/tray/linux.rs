@@ -71,14 +71,25 @@ impl ksni::Tray for Item {
     }
 
     fn menu(&self) -> Vec<MenuItem<Self>> {
-        // Status lines first, greyed out: information, not commands.
-        let mut items: Vec<MenuItem<Self>> = self
-            .status
-            .lines()
+        // Status lines first, greyed out: information, not commands. Always
+        // the same three items (hidden when empty): dbusmenu ids are
+        // positions, so a line appearing must not shift the commands' ids
+        // under a host that still shows the previous layout.
+        let status = &self.status;
+        let lines = [
+            Some(status.clients_line()),
+            status.cert_warning.clone(),
+            status
+                .last_error
+                .as_ref()
+                .map(|e| format!("Last error: {e}")),
+        ];
+        let mut items: Vec<MenuItem<Self>> = lines
             .into_iter()
-            .map(|label| {
+            .map(|line| {
                 StandardItem {
-                    label,
+                    visible: line.is_some(),
+                    label: line.unwrap_or_default(),
                     enabled: false,
                     ..Default::default()
                 }

@@ -446,10 +446,11 @@ fn event_loop(
     loop {
         match backend.wait(events, STATUS_REFRESH) {
             Some(TrayEvent::DaemonStopped) => return,
+            // The loop ends on DaemonStopped, which Quit causes too: the
+            // menu click gets its D-Bus reply before the icon goes.
             Some(TrayEvent::Menu(MenuAction::Quit)) => {
                 tracing::info!("tray: Quit chosen");
                 handle.quit();
-                return;
             }
             Some(TrayEvent::Menu(action)) => perform(action, handle),
             None => {}
