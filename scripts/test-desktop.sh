@@ -2,7 +2,8 @@
 # Runs the Linux desktop tests for real: a virtual X server (Xvfb) with the
 # openbox window manager, inside a private D-Bus session bus, with Debian's
 # dunst for the notification checks. First the cargo tests
-# (tests/desktop_linux.rs), then, in the same session, the browser test
+# (tests/desktop_linux.rs, and tests/tray_linux.rs: the tray icon read over
+# D-Bus with a test StatusNotifierWatcher), then, in the same session, the browser test
 # tests/browser/desktop.test.mjs: every desktop action from connector.js in
 # Debian's Chromium against the real daemon. Installs what they need from
 # Debian when missing (as root): xvfb, xauth, openbox, dbus, dbus-x11, dunst,
@@ -82,22 +83,22 @@ if [ -n "$node_skip" ]; then
 fi
 
 # --- Build first, outside the session, so the X server is not kept waiting.
-cargo test --locked --test desktop_linux --no-run
+cargo test --locked --test desktop_linux --test tray_linux --no-run
 work=$(mktemp -d "${TMPDIR:-/tmp}/wsc-desktop.XXXXXX")
 trap 'rm -rf "$work"' EXIT
+# The daemon binary (the tray tests and the browser part start it), copied
+# so another build sharing the target dir cannot swap it mid-run.
+if [ -n "${WSCONNECTOR_BIN:-}" ]; then
+  bin=$WSCONNECTOR_BIN
+else
+  target=${CARGO_TARGET_DIR:-target}
+  case $target in /*) ;; *) target=$PWD/$target ;; esac
+  cargo build --locked --quiet --bin wsconnector
+  bin=$target/debug/wsconnector
+fi
+cp "$bin" "$work/wsconnector"
+export WSCONNECTOR_BIN=$work/wsconnector
 if [ -z "$node_skip" ]; then
-  # The daemon binary, copied so another build sharing the target dir
-  # cannot swap it mid-run.
-  if [ -n "${WSCONNECTOR_BIN:-}" ]; then
-    bin=$WSCONNECTOR_BIN
-  else
-    target=${CARGO_TARGET_DIR:-target}
-    case $target in /*) ;; *) target=$PWD/$target ;; esac
-    cargo build --locked --quiet --bin wsconnector
-    bin=$target/debug/wsconnector
-  fi
-  cp "$bin" "$work/wsconnector"
-  export WSCONNECTOR_BIN=$work/wsconnector
   if [ ! -d tests/browser/node_modules/playwright-core ]; then
     (cd tests/browser && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error)
   fi
@@ -119,7 +120,7 @@ done
 xprop -root _NET_SUPPORTING_WM_CHECK | grep -q "window id" || { echo "openbox did not start"; exit 1; }
 status=0
 start=$(date +%s)
-WSC_DESKTOP_SESSION=1 cargo test --locked --test desktop_linux -- --test-threads=1 2>&1 |
+WSC_DESKTOP_SESSION=1 cargo test --locked --test desktop_linux --test tray_linux -- --test-threads=1 2>&1 |
   tee "$WSC_DESKTOP_WORK/cargo.log"
 cargo_status=${PIPESTATUS[0]}
 echo $(( $(date +%s) - start )) > "$WSC_DESKTOP_WORK/cargo.secs"
@@ -147,8 +148,10 @@ count() { grep -E "$2" "$1" 2>/dev/null | sed -E 's/[^0-9]*([0-9]+).*/\1/' | hea
 echo
 echo "=== desktop summary"
 if [ -f "$work/cargo.status" ]; then
-  line=$(grep -E '^test result:' "$work/cargo.log" | tail -1)
-  echo "  cargo desktop_linux: ${line#test result: } (exit $(cat "$work/cargo.status"), $(cat "$work/cargo.secs") s)"
+  grep -E '^test result:' "$work/cargo.log" | while read -r line; do
+    echo "  cargo desktop_linux + tray_linux: ${line#test result: }"
+  done
+  echo "  cargo: exit $(cat "$work/cargo.status"), $(cat "$work/cargo.secs") s"
 else
   echo "  cargo desktop_linux: did not run (the session failed to start)"
 fi

@@ -21,6 +21,9 @@
 #   another session, or of a socket owned by an antivirus/proxy product
 #   (Wine has one user and one session; Linux processes' sockets, IPv6
 #   sockets and sockets that never sent or received show owner pid 0);
+# - the tray icon drawn in the real taskbar's notification area (Wine's
+#   systray stands in), its menu, and output of a CLI subcommand appearing
+#   in the cmd.exe that started it (AttachConsole) rather than a pipe;
 # - SO_EXCLUSIVEADDRUSE stopping a SO_REUSEADDR port thief: Wine uses
 #   Linux bind semantics, where that theft is impossible anyway.
 set -euo pipefail
@@ -97,7 +100,7 @@ echo "clippy ($TARGET): $(since "$t")"
 t=$(date +%s)
 # The tests start the argv_marker example: build it beside them.
 cargo build --target "$TARGET" --locked --example argv_marker
-cargo test --target "$TARGET" --locked --lib --test platform_windows --test peer_windows --test exe_windows --no-run
+cargo test --target "$TARGET" --locked --lib --test platform_windows --test peer_windows --test exe_windows --test tray_windows --no-run
 echo "build: $(since "$t")"
 
 # --- run under Wine --------------------------------------------------------
@@ -105,10 +108,11 @@ t=$(date +%s)
 log="$target_dir/wine-test.log"
 status=0
 # Library unit tests (command-line quoting, TCP owner tables), the desktop
-# smoke tests, peer identity / exclusive binding, and wsconnector.exe itself.
+# smoke tests, peer identity / exclusive binding, wsconnector.exe itself, and
+# the agent (tray icon, GUI subsystem, single instance, HKCU Run autostart).
 xvfb-run -a -s "-screen 0 1280x1024x24" \
   cargo test --target "$TARGET" --locked --lib --test platform_windows --test peer_windows \
-    --test exe_windows 2>&1 | tee "$log" || status=$?
+    --test exe_windows --test tray_windows 2>&1 | tee "$log" || status=$?
 wineserver -k 2>/dev/null || true
 echo "wine tests: $(since "$t")"
 echo "total: $(since "$t0")"

@@ -83,6 +83,8 @@ logged_stage "Linux desktop actions (Xvfb + openbox + D-Bus, scripts/test-deskto
 
 logged_stage "Windows smoke tests under Wine (scripts/test-windows.sh)" target/wine-stage.log ./scripts/test-windows.sh
 
+logged_stage "installers (MSI with wixl + msiinfo, osslsigncode, cargo deb + dpkg, scripts/test-installers.sh)" target/installers.log ./scripts/test-installers.sh
+
 logged_stage "fat-client examples (scripts/test-examples.sh)" target/examples-test.log ./scripts/test-examples.sh
 
 logged_stage "fuzzing (cargo-fuzz on nightly, scripts/fuzz.sh)" target/fuzz.log ./scripts/fuzz.sh 10
@@ -92,8 +94,8 @@ logged_stage "fuzzing (cargo-fuzz on nightly, scripts/fuzz.sh)" target/fuzz.log 
 sum_cargo() { cat target/cargo-test.log target/desktop-test.log | grep -E '^test result:' | sed -E "s/.* ([0-9]+) $1.*/\1/" | awk '{s+=$1} END {print s+0}'; }
 sum_node() { cat target/js-client-test.log target/browser-test.log target/desktop-test.log | grep -E "^[^ ]+ $1 [0-9]+$" | awk '{s+=$3} END {print s+0}'; }
 sum_line() { grep -E "^$1: " "$2" | sed -E "s/.* ([0-9]+) $3.*/\\1/" | awk '{s+=$1} END {print s+0}'; }
-passed=$(( $(sum_cargo passed) + $(sum_node pass) + $(sum_line examples target/examples-test.log passed) + $(sum_line wine target/wine-stage.log passed) ))
-failed=$(( $(sum_cargo failed) + $(sum_node fail) + $(sum_line examples target/examples-test.log failed) + $(sum_line wine target/wine-stage.log failed) ))
+passed=$(( $(sum_cargo passed) + $(sum_node pass) + $(sum_line examples target/examples-test.log passed) + $(sum_line wine target/wine-stage.log passed) + $(sum_line installers target/installers.log passed) ))
+failed=$(( $(sum_cargo failed) + $(sum_node fail) + $(sum_line examples target/examples-test.log failed) + $(sum_line wine target/wine-stage.log failed) + $(sum_line installers target/installers.log failed) ))
 skipped=$(grep -c . "$WSC_SKIP_LOG" || true)
 
 echo

@@ -15,6 +15,9 @@ pub struct Cli {
     /// config.xml to use (for the daemon when no subcommand is given).
     #[arg(long, global = true, value_name = "FILE")]
     pub config: Option<PathBuf>,
+    /// Run headless: no tray icon (servers, CI, SSH sessions).
+    #[arg(long, global = true)]
+    pub no_tray: bool,
 }
 
 /// The subcommands.
@@ -32,6 +35,19 @@ pub enum Command {
     /// Publish a toolbar event (GEN_T2P) or a page request (GEN_P2T) in the
     /// running daemon, exactly as a toolbar or page would.
     Simulate(crate::ctl_simulate::SimulateArgs),
+    /// Start the agent at logon for this user (systemd user unit on Linux,
+    /// HKCU Run entry on Windows; macOS not supported yet).
+    Install {
+        /// Per-user autostart (the only kind; machine-wide: use the MSI or .deb).
+        #[arg(long)]
+        user: bool,
+    },
+    /// Remove what `install --user` added.
+    Uninstall {
+        /// Per-user autostart.
+        #[arg(long)]
+        user: bool,
+    },
     /// Certificates for WSS.
     Cert {
         /// What to do with certificates.

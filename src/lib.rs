@@ -21,6 +21,10 @@
 //!
 //! `config` turns `config.xml` and flags into one validated `Config` before
 //! anything runs; `logging` sets up tracing; `cli` holds the clap types.
+//!
+//! The agent around the daemon: `agent` runs it (single-instance lock from
+//! `instance`, the Tokio runtime, the `tray` icon on the main thread), and
+//! `autostart` installs it to start at logon.
 
 // Safe Rust everywhere; on Windows the Win32 calls of src/platform/windows.rs
 // need `unsafe`, which that module alone allows (deny, unlike forbid, lets
@@ -28,7 +32,9 @@
 #![cfg_attr(not(windows), forbid(unsafe_code))]
 #![cfg_attr(windows, deny(unsafe_code))]
 
+pub mod agent;
 pub mod app;
+pub mod autostart;
 pub mod cli;
 pub mod config;
 pub mod cti;
@@ -37,6 +43,7 @@ pub mod ctl_simulate;
 pub mod fuzzing;
 pub mod hub;
 pub mod inspector;
+pub mod instance;
 pub mod logging;
 pub mod peer;
 pub mod platform;
@@ -44,6 +51,7 @@ pub mod protocol;
 pub mod server;
 pub mod store;
 pub mod tls;
+pub mod tray;
 
 /// Product version, as `getVersion` and the hello report it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

@@ -1,19 +1,29 @@
 //! The `wsconnector` binary: parse flags, load the configuration, set up
 //! logging, then run the daemon or a maintenance subcommand. Everything else
 //! lives in the library.
+//!
+//! On Windows it is a GUI-subsystem program (no console window flashes when
+//! the agent starts at logon); it attaches to the console of the shell that
+//! started it, if any, so subcommands still print there.
+
+#![cfg_attr(windows, windows_subsystem = "windows")]
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::Parser;
+use wsconnector::agent::{self, AgentOptions};
 use wsconnector::cli::{CertAction, Cli, Command};
 use wsconnector::config::{self, ConfigSource, Loaded, Mode};
-use wsconnector::{app, logging, peer, tls};
+use wsconnector::{autostart, tls, tray};
 
 fn main() -> ExitCode {
+    tray::attach_parent_console();
     let cli = Cli::parse();
     match cli.command {
-        None | Some(Command::Run) => run(cli.config.as_deref()),
+        None | Some(Command::Run) => run(cli.config.as_deref(), !cli.no_tray),
+        Some(Command::Install { user }) => install(user, cli.config.as_deref()),
+        Some(Command::Uninstall { user }) => uninstall(user),
         Some(Command::CheckConfig { file }) => {
             check_config(file.as_deref().or(cli.config.as_deref()))
         }
@@ -117,7 +127,7 @@ fn cert_create(config_file: Option<&Path>, dir: Option<PathBuf>, force: bool) ->
     }
 }
 
-fn run(explicit: Option<&Path>) -> ExitCode {
+fn run(explicit: Option<&Path>, tray: bool) -> ExitCode {
     let loaded = match load(explicit) {
         Ok(l) => l,
         Err(code) => return code,
@@ -126,83 +136,64 @@ fn run(explicit: Option<&Path>) -> ExitCode {
         eprintln!("wsconnector: Mode = service is not available yet; use single-user");
         return ExitCode::from(2);
     }
-    let _log_guard = match logging::init(&loaded.config.log) {
-        Ok(g) => g,
-        Err(e) => {
-            eprintln!("wsconnector: logging: {e}");
-            return ExitCode::from(2);
-        }
-    };
-    for w in &loaded.warnings {
-        tracing::warn!("config: {w}");
+    agent::run(loaded, AgentOptions { tray })
+}
+
+fn print_report(report: &autostart::Report) {
+    for line in &report.done {
+        println!("{line}");
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(rt) => rt,
+    for note in &report.notes {
+        println!("note: {note}");
+    }
+}
+
+fn install(user: bool, config: Option<&Path>) -> ExitCode {
+    if !user {
+        eprintln!(
+            "wsconnector: install: {}",
+            autostart::AutostartError::UserOnly
+        );
+        return ExitCode::from(2);
+    }
+    let exe = match std::env::current_exe() {
+        Ok(e) => e,
         Err(e) => {
-            eprintln!("wsconnector: cannot start the async runtime: {e}");
+            eprintln!("wsconnector: install: cannot find this executable: {e}");
             return ExitCode::FAILURE;
         }
     };
-    runtime.block_on(async move {
-        let daemon = match app::start(loaded.config, peer::system()).await {
-            Ok(d) => d,
-            Err(e) => {
-                tracing::error!("cannot start: {e}");
-                eprintln!("wsconnector: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
-        let stop_requested = stop_signal();
-        println!("{}", daemon.banner());
-        tracing::info!("{}", daemon.banner());
-        let stop = daemon.shutdown_token();
-        tokio::spawn(async move {
-            stop_requested.await;
-            tracing::info!("stop signal received");
-            stop.cancel();
-        });
-        daemon.wait().await;
-        ExitCode::SUCCESS
-    })
-}
-
-/// Registers the stop handlers now — before the banner is printed, so a
-/// SIGTERM sent right after it is not lost to the default action — and
-/// returns a future that completes on the first one: Ctrl-C everywhere,
-/// SIGTERM too on Unix (systemd, `kill`).
-fn stop_signal() -> impl std::future::Future<Output = ()> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{signal, SignalKind};
-        let term = signal(SignalKind::terminate());
-        let int = signal(SignalKind::interrupt());
-        async move {
-            match (term, int) {
-                (Ok(mut term), Ok(mut int)) => {
-                    tokio::select! {
-                        _ = term.recv() => {}
-                        _ = int.recv() => {}
-                    }
-                }
-                _ => {
-                    let _ = tokio::signal::ctrl_c().await;
-                }
-            }
+    // The config file is recorded absolute: autostart runs from another
+    // working directory.
+    let config = config.map(|c| std::path::absolute(c).unwrap_or_else(|_| c.to_path_buf()));
+    match autostart::install_user(&exe, config.as_deref()) {
+        Ok(report) => {
+            print_report(&report);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("wsconnector: install: {e}");
+            ExitCode::FAILURE
         }
     }
-    #[cfg(not(unix))]
-    {
-        let ctrl_c = tokio::signal::windows::ctrl_c();
-        async move {
-            match ctrl_c {
-                Ok(mut c) => {
-                    c.recv().await;
-                }
-                Err(_) => std::future::pending::<()>().await,
-            }
+}
+
+fn uninstall(user: bool) -> ExitCode {
+    if !user {
+        eprintln!(
+            "wsconnector: uninstall: {}",
+            autostart::AutostartError::UserOnly
+        );
+        return ExitCode::from(2);
+    }
+    match autostart::uninstall_user() {
+        Ok(report) => {
+            print_report(&report);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("wsconnector: uninstall: {e}");
+            ExitCode::FAILURE
         }
     }
 }

@@ -1,0 +1,173 @@
+//! The per-user agent (`wsconnector run`): single-instance lock, logging,
+//! the daemon on a Tokio runtime, and the tray icon on the main thread.
+//!
+//! Order matters: the lock comes first (a second agent says who runs and
+//! exits before touching the log or the port), the stop signals are
+//! registered before the banner is printed (a SIGTERM right after it must
+//! not hit the default action), and the tray loop runs on the main thread
+//! while the runtime's worker threads serve the sockets.
+
+use std::process::ExitCode;
+
+use tracing_subscriber::layer::SubscriberExt;
+
+use crate::config::{Loaded, SocketType};
+use crate::instance::{self, InstanceError, InstanceLock};
+use crate::tray::{self, DaemonHandle, LastError, TrayEvent};
+use crate::{app, logging, peer, tls};
+
+/// Exit status when another agent of this user and session already runs.
+pub const EXIT_ALREADY_RUNNING: u8 = 3;
+
+/// How the agent runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AgentOptions {
+    /// Show the tray icon (`--no-tray` clears it).
+    pub tray: bool,
+}
+
+/// Runs the agent until Quit, Ctrl-C or SIGTERM.
+pub fn run(loaded: Loaded, options: AgentOptions) -> ExitCode {
+    let _instance = match single_instance(&loaded) {
+        Ok(lock) => lock,
+        Err(code) => return code,
+    };
+    let last_error = LastError::default();
+    let _log_guard = match init_logging(&loaded, &last_error) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("wsconnector: logging: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    for w in &loaded.warnings {
+        tracing::warn!("config: {w}");
+    }
+    // The certificate's end of validity, for the tray's expiry warning
+    // (app::start loads it again to serve it; a failure is reported there).
+    let cert_not_after = match (loaded.config.socket_type, &loaded.config.tls) {
+        (SocketType::Wss, Some(t)) => tls::load(t).ok().map(|c| c.not_after),
+        _ => None,
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("wsconnector: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let started = runtime.block_on(async {
+        let daemon = app::start(loaded.config, peer::system()).await?;
+        // Registered inside the runtime (Tokio's signal driver needs it).
+        Ok::<_, app::StartError>((daemon, stop_signal()))
+    });
+    let (daemon, stop_requested) = match started {
+        Ok(d) => d,
+        Err(e) => {
+            tracing::error!("cannot start: {e}");
+            eprintln!("wsconnector: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("{}", daemon.banner());
+    tracing::info!("{}", daemon.banner());
+    let stop = daemon.shutdown_token();
+    runtime.spawn(async move {
+        stop_requested.await;
+        tracing::info!("stop signal received");
+        stop.cancel();
+    });
+
+    if options.tray {
+        let (sender, events) = std::sync::mpsc::channel();
+        let handle = DaemonHandle::new(&daemon, last_error, cert_not_after, runtime.handle());
+        let stopped = daemon.shutdown_token();
+        let tell_tray = sender.clone();
+        runtime.spawn(async move {
+            stopped.cancelled().await;
+            // The tray may already be gone (no host, Quit): fine.
+            let _ = tell_tray.send(TrayEvent::DaemonStopped);
+        });
+        if let Err(e) = tray::run(&handle, sender, &events) {
+            tracing::warn!("{e}: running without a tray icon");
+            eprintln!("wsconnector: warning: {e}: running without a tray icon");
+        }
+    }
+    runtime.block_on(daemon.wait());
+    tracing::info!("stopped");
+    ExitCode::SUCCESS
+}
+
+/// Takes the single-instance lock, or says who holds it and gives the exit
+/// status. `Socket-port` 0 (a throwaway ephemeral port, which only tests
+/// and tools ask for, many side by side) takes no lock: such daemons can
+/// never collide. A lock that cannot be created (read-only folder) is a
+/// warning, not a reason to refuse to run.
+fn single_instance(loaded: &Loaded) -> Result<Option<InstanceLock>, ExitCode> {
+    if loaded.config.port == 0 {
+        return Ok(None);
+    }
+    match instance::acquire(&instance::default_dir()) {
+        Ok(lock) => Ok(Some(lock)),
+        Err(e @ InstanceError::AlreadyRunning { .. }) => {
+            eprintln!("wsconnector: {e}");
+            Err(ExitCode::from(EXIT_ALREADY_RUNNING))
+        }
+        Err(e @ InstanceError::Io { .. }) => {
+            eprintln!("wsconnector: warning: {e}; starting without the single-instance check");
+            Ok(None)
+        }
+    }
+}
+
+/// `logging::init` plus the layer that remembers the last error for the tray.
+fn init_logging(
+    loaded: &Loaded,
+    last_error: &LastError,
+) -> Result<logging::LogGuard, logging::LoggingError> {
+    let env = std::env::var(logging::ENV_FILTER_VAR).ok();
+    let (subscriber, guard) = logging::build_subscriber(&loaded.config.log, env.as_deref())?;
+    tracing::subscriber::set_global_default(subscriber.with(last_error.clone()))
+        .map_err(|_| logging::LoggingError::AlreadyInstalled)?;
+    Ok(guard)
+}
+
+/// Registers the stop handlers now and returns a future that completes on
+/// the first one: Ctrl-C everywhere, SIGTERM too on Unix (systemd, `kill`).
+/// Must be called inside the runtime.
+fn stop_signal() -> impl std::future::Future<Output = ()> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let term = signal(SignalKind::terminate());
+        let int = signal(SignalKind::interrupt());
+        async move {
+            match (term, int) {
+                (Ok(mut term), Ok(mut int)) => {
+                    tokio::select! {
+                        _ = term.recv() => {}
+                        _ = int.recv() => {}
+                    }
+                }
+                _ => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let ctrl_c = tokio::signal::windows::ctrl_c();
+        async move {
+            match ctrl_c {
+                Ok(mut c) => {
+                    c.recv().await;
+                }
+                Err(_) => std::future::pending::<()>().await,
+            }
+        }
+    }
+}
