@@ -16,7 +16,8 @@
 //! ```
 //!
 //! `config` turns `config.xml` and flags into one validated `Config` before
-//! anything runs; `logging` sets up tracing; `cli` holds the clap types.
+//! anything runs; `logging` sets up tracing; `cli` holds the clap types;
+//! `browser_policy` writes the managed browser policies for IT.
 
 // Safe Rust everywhere; on Windows the Win32 calls of src/platform/windows.rs
 // need `unsafe`, which that module alone allows (deny, unlike forbid, lets
@@ -25,6 +26,7 @@
 #![cfg_attr(windows, deny(unsafe_code))]
 
 pub mod app;
+pub mod browser_policy;
 pub mod cli;
 pub mod config;
 #[doc(hidden)]
