@@ -121,15 +121,20 @@ fn trust_system(ca: &CaCert, opts: &TrustOptions, state: &mut TrustState) -> Ste
     }
     // Recorded before the update runs: if it fails, untrust still removes the file.
     state.added.push(Added::System { file: file.clone() });
-    match update_ca_certificates(&opts.sysroot) {
+    match update_ca_certificates(&opts.sysroot, false) {
         Ok(()) => step(t, &file, Outcome::Added, "update-ca-certificates done"),
         Err(e) => step(t, &file, Outcome::Failed, e),
     }
 }
 
-/// Run `update-ca-certificates`, on the paths below `sysroot` when it is not `/`.
-fn update_ca_certificates(sysroot: &Path) -> Result<(), String> {
+/// Run `update-ca-certificates`, on the paths below `sysroot` when it is not
+/// `/`. After a removal it runs `--fresh`: otherwise the links to the removed
+/// file stay in /etc/ssl/certs (and OpenSSL's hashed lookup with them).
+fn update_ca_certificates(sysroot: &Path, fresh: bool) -> Result<(), String> {
     let mut cmd = Command::new("update-ca-certificates");
+    if fresh {
+        cmd.arg("--fresh");
+    }
     if sysroot != Path::new("/") {
         let p = |rel: &str| sysroot.join(rel);
         cmd.arg("--certsconf")
@@ -272,7 +277,7 @@ pub(super) fn untrust(added: &Added, _opts: &TrustOptions) -> Step {
             let t = Target::System;
             let sysroot = sysroot_of(file, LOCAL_CA_DIR);
             match std::fs::remove_file(file) {
-                Ok(()) => match update_ca_certificates(&sysroot) {
+                Ok(()) => match update_ca_certificates(&sysroot, true) {
                     Ok(()) => step(t, file, Outcome::Removed, "update-ca-certificates done"),
                     Err(e) => step(t, file, Outcome::Failed, e),
                 },
