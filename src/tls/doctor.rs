@@ -522,6 +522,8 @@ pub fn classify(der: &[u8], ours: Option<&[u8]>) -> Option<Suspect> {
         .then_some(Suspect::LoopbackCaTrue(subject))
 }
 
+// Only the Unix stores are scanned (see check_dangerous_roots).
+#[cfg(not(windows))]
 fn report_suspect(r: &mut CheckReport, suspect: Suspect, place: &str, remove: String) {
     match suspect {
         Suspect::StaleOwnCa(s) => r.problem(

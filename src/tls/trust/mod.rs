@@ -208,7 +208,8 @@ pub(crate) fn first_pem_cert(pem: &[u8]) -> Option<Vec<u8>> {
         .map(|c| c.to_vec())
 }
 
-/// Every certificate of a PEM text, DER.
+/// Every certificate of a PEM text, DER (the Unix stores are PEM bundles).
+#[cfg(not(windows))]
 pub(crate) fn all_pem_certs(pem: &[u8]) -> Vec<Vec<u8>> {
     use rustls::pki_types::pem::PemObject;
     rustls::pki_types::CertificateDer::pem_slice_iter(pem)
