@@ -3,6 +3,10 @@
 //! rebuilt by the real `update-ca-certificates` under a temporary sysroot, and
 //! Firefox's policies.json there; the real system is never touched.
 
+// NSS databases and update-ca-certificates are the Linux stores; the Windows
+// store code is built by the Windows lint and needs a real Windows host.
+#![cfg(unix)]
+
 #[path = "support/skip.rs"]
 mod skip;
 
