@@ -527,3 +527,62 @@ async fn https_get(port: u16, ca: &Path, path: &str) -> String {
     assert!(head.starts_with("HTTP/1.1 200"), "{head}");
     body.trim().to_string()
 }
+
+#[test]
+fn the_daemon_logs_the_renewal_warning_at_start() {
+    use std::io::{BufRead, BufReader};
+    use std::time::Instant;
+
+    let f = fixture_with(CreateOptions {
+        valid_from: Some(OffsetDateTime::now_utc() - Duration::days(795)),
+        ..CreateOptions::default()
+    });
+    let config = f.certs.dir.parent().unwrap().join("config.xml");
+    std::fs::write(
+        &config,
+        format!(
+            "<configuration><Socket-port>0</Socket-port><Socket-type>WSS</Socket-type>\
+             <Certificate-path>{}</Certificate-path><Key-path>{}</Key-path></configuration>",
+            f.certs.chain_path.display(),
+            f.certs.key_path.display()
+        ),
+    )
+    .unwrap();
+    let mut child = Command::new(bin())
+        .args(["run", "--config"])
+        .arg(&config)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Lines arrive on a thread; the test polls them under a deadline.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stderr = child.stderr.take().unwrap();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + DEADLINE;
+    let mut seen = Vec::new();
+    let found = loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                let hit = line.contains("WARN")
+                    && line.contains("29 days left")
+                    && line.contains("wsconnector cert renew");
+                seen.push(line);
+                if hit {
+                    break true;
+                }
+            }
+            Err(_) => break false,
+        }
+    };
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(found, "no renewal warning in the log:\n{}", seen.join("\n"));
+}
