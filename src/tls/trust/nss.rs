@@ -35,12 +35,13 @@ pub struct Entry {
 }
 
 impl Entry {
-    /// True when trusted to identify TLS servers (`C` or `T`... in the SSL field).
+    /// True when trusted as a CA for TLS servers (`C` in the SSL field): what
+    /// makes a certificate able to vouch for web sites.
     pub fn trusted_for_tls(&self) -> bool {
         self.trust
             .split(',')
             .next()
-            .is_some_and(|ssl| ssl.contains('C') || ssl.contains('T'))
+            .is_some_and(|ssl| ssl.contains('C'))
     }
 }
 
@@ -95,7 +96,7 @@ pub fn certs_named(db: &Path, nickname: &str) -> Result<Vec<Vec<u8>>, NssError> 
     Ok(super::all_pem_certs(&out.stdout))
 }
 
-/// Add `ca_pem` (a file) as a trusted CA under `nickname`.
+/// Add the PEM file `ca_file` as a trusted CA under `nickname`.
 pub fn add_ca(db: &Path, nickname: &str, ca_file: &Path) -> Result<(), NssError> {
     let file = ca_file.display().to_string();
     checked(&[
@@ -142,8 +143,8 @@ fn parse_listing(text: &str) -> Vec<Entry> {
         .collect()
 }
 
-/// The NSS databases of `home`: Chromium's (always, created if missing when
-/// `create`), and every Firefox profile (classic and snap installs) that has
+/// The NSS databases of `home`: Chromium's (always listed; `trust` creates
+/// it when missing), and every Firefox profile (classic and snap installs) that has
 /// a `cert9.db` or is listed in `profiles.ini`.
 pub fn user_databases(home: &Path) -> Vec<PathBuf> {
     let mut dbs = vec![home.join(".pki").join("nssdb")];
