@@ -182,11 +182,15 @@ pub fn run_browser_policy(
             Err(e) => fail("browser-policy", &e),
         },
         None => {
+            use std::io::Write;
+            let mut text = String::new();
             for f in &files {
-                println!("# {} -> {}", f.name, f.install_to.join(", "));
-                print!("{}", f.content);
-                println!();
+                text.push_str(&format!("# {} -> {}\n", f.name, f.install_to.join(", ")));
+                text.push_str(&f.content);
+                text.push('\n');
             }
+            // One write whose error is ignored: piping into `head` is not a crash.
+            let _ = std::io::stdout().lock().write_all(text.as_bytes());
             ExitCode::SUCCESS
         }
     }
