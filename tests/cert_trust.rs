@@ -258,27 +258,61 @@ fn only_limits_the_stores_and_a_read_only_system_store_fails_clearly() {
     assert!(r.failed());
     assert!(r.steps[0].detail.contains("Windows only"), "{r}");
 
-    // Root ignores file modes: the "needs root" message is only observable
-    // when the tests run as another user.
+    // Root ignores file modes: as root, the binary is run as `nobody`
+    // (setpriv, as in tests/other_user.rs) on a system store it cannot write.
+    let ro = e.sysroot.join("usr/local/share");
+    std::fs::create_dir_all(&ro).unwrap();
     if !nix_is_root() {
-        let ro = e.sysroot.join("usr/local/share");
-        std::fs::create_dir_all(&ro).unwrap();
         set_mode(&ro, 0o555);
         let r = trust::trust(&e.certs.dir, &e.opts(Some(vec![Target::System]))).unwrap();
         set_mode(&ro, 0o755);
         assert!(r.failed());
+        assert!(r.steps[0].detail.contains(NEEDS_ROOT), "{r}");
+    } else if Command::new("setpriv").arg("--version").output().is_ok() {
+        // Everything `nobody` must read is world-readable; the sysroot is root's.
+        let open = e.sysroot.parent().unwrap();
+        set_mode(open, 0o755);
+        let certs = open.join("public-certs");
+        std::fs::create_dir_all(&certs).unwrap();
+        std::fs::copy(&e.certs.ca_path, certs.join("wsconnector-ca.pem")).unwrap();
+        set_mode(&certs.join("wsconnector-ca.pem"), 0o644);
+        let config = open.join("config.xml");
+        std::fs::write(&config, "<configuration/>").unwrap();
+        set_mode(&config, 0o644);
+        let out = Command::new("setpriv")
+            .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+            .arg(bin())
+            .arg("--config")
+            .arg(&config)
+            .args(["cert", "trust", "--only", "system", "--dir"])
+            .arg(&certs)
+            .arg("--sysroot")
+            .arg(&e.sysroot)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stdout}{stderr}");
         assert!(
-            r.steps[0]
-                .detail
-                .contains("needs root: run `sudo wsconnector cert trust --only system`"),
-            "{r}"
+            stdout.contains("system") && stdout.contains("FAILED"),
+            "{stdout}"
         );
+        assert!(stdout.contains(NEEDS_ROOT), "{stdout}");
     } else {
         skip::skipped(
             "cert trust: permission error of the system store",
-            "running as root",
+            "running as root without setpriv",
         );
     }
+}
+
+/// What a user without the rights is told.
+const NEEDS_ROOT: &str = "needs root: run `sudo wsconnector cert trust --only system`";
+
+/// The binary: `$WSCONNECTOR_BIN` when set, else cargo's.
+fn bin() -> String {
+    std::env::var("WSCONNECTOR_BIN")
+        .unwrap_or_else(|_| env!("CARGO_BIN_EXE_wsconnector").to_string())
 }
 
 fn nix_is_root() -> bool {
