@@ -16,8 +16,7 @@
 //! ```
 //!
 //! `config` turns `config.xml` and flags into one validated `Config` before
-//! anything runs; `logging` sets up tracing; `cli` holds the clap types;
-//! `browser_policy` writes the managed browser policies for IT.
+//! anything runs; `logging` sets up tracing; `cli` holds the clap types.
 
 // Safe Rust everywhere; on Windows the Win32 calls of src/platform/windows.rs
 // need `unsafe`, which that module alone allows (deny, unlike forbid, lets

@@ -43,33 +43,17 @@ pub struct ServerState {
     pub me: OsUser,
     /// TLS for WSS; `None` for plain WS.
     pub tls: Option<TlsAcceptor>,
+    /// End of the WSS certificate's validity (`None` for WS), for the
+    /// renewal warning in `/health` and the tray (src/tls/expiry.rs). A std
+    /// mutex: read and written in one statement, never across `.await`; a
+    /// mutex rather than a plain field so a certificate reload can update it.
+    pub(crate) certificate_not_after: Mutex<Option<time::OffsetDateTime>>,
     /// Open websocket connections per OS user id, for the connection caps.
     /// A std mutex: held only to bump a counter, never across `.await`.
     pub sockets_per_user: Mutex<HashMap<String, usize>>,
     /// Tripped after the stopping-service event was queued: connection tasks
     /// then send their close frames.
     pub(crate) closing: Shutdown,
-    /// End of the WSS certificate's validity (`None` for WS), for the
-    /// renewal warning in `/health` and the tray. A std mutex: read and
-    /// written in one statement, never across `.await`; a mutex rather than
-    /// a plain field so a certificate reload can update it.
-    certificate_not_after: Mutex<Option<time::OffsetDateTime>>,
-}
-
-impl ServerState {
-    /// Record the end of validity of the certificate in use.
-    pub fn set_certificate_not_after(&self, not_after: time::OffsetDateTime) {
-        if let Ok(mut n) = self.certificate_not_after.lock() {
-            *n = Some(not_after);
-        }
-    }
-
-    /// The certificate's remaining validity and renewal warning (`None` for
-    /// plain WS): what `/health` reports and the tray shows.
-    pub fn certificate_status(&self) -> Option<crate::tls::CertificateStatus> {
-        let not_after = (*self.certificate_not_after.lock().ok()?)?;
-        Some(crate::tls::CertificateStatus::now(not_after))
-    }
 }
 
 impl ServerState {
@@ -89,9 +73,9 @@ impl ServerState {
             peers,
             me,
             tls,
+            certificate_not_after: Mutex::new(None),
             sockets_per_user: Mutex::new(HashMap::new()),
             closing: Shutdown::new(),
-            certificate_not_after: Mutex::new(None),
         })
     }
 

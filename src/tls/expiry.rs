@@ -77,6 +77,23 @@ impl CertificateStatus {
     }
 }
 
+/// The certificate in use by a running daemon (set by `app::start`).
+impl crate::server::ServerState {
+    /// Record the end of validity of the certificate in use.
+    pub fn set_certificate_not_after(&self, not_after: OffsetDateTime) {
+        if let Ok(mut n) = self.certificate_not_after.lock() {
+            *n = Some(not_after);
+        }
+    }
+
+    /// The certificate's remaining validity and renewal warning (`None` for
+    /// plain WS): what `/health` reports and the tray shows.
+    pub fn certificate_status(&self) -> Option<CertificateStatus> {
+        let not_after = (*self.certificate_not_after.lock().ok()?)?;
+        Some(CertificateStatus::now(not_after))
+    }
+}
+
 /// `2027-03-04T05:06:07Z`: written by hand rather than by enabling time's
 /// formatting features for one field.
 fn rfc3339_utc<S: serde::Serializer>(t: &OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
