@@ -37,6 +37,10 @@ need=()
 command -v setpriv >/dev/null || need+=(util-linux)
 command -v useradd >/dev/null || need+=(passwd)
 command -v ps >/dev/null || need+=(procps)
+# certutil (NSS databases) and update-ca-certificates for the certificate
+# trust and doctor tests (tests/cert_trust.rs, tests/cert_doctor.rs).
+command -v certutil >/dev/null || need+=(libnss3-tools)
+command -v update-ca-certificates >/dev/null || need+=(ca-certificates)
 # The Windows build is cross-checked with mingw's linker tools (ring's build
 # script needs the C compiler).
 command -v x86_64-w64-mingw32-gcc >/dev/null || need+=(gcc-mingw-w64-x86-64)
@@ -79,6 +83,8 @@ logged_stage "connector.js unit tests (node --test, no network)" target/js-clien
 
 logged_stage "browser tests (Chromium, scripts/test-browser.sh)" target/browser-test.log ./scripts/test-browser.sh
 
+logged_stage "certificates and browser policies in Chromium and firefox-esr (scripts/test-certs.sh)" target/certs-test.log ./scripts/test-certs.sh
+
 logged_stage "Linux desktop actions (Xvfb + openbox + D-Bus, scripts/test-desktop.sh)" target/desktop-test.log ./scripts/test-desktop.sh
 
 logged_stage "Windows smoke tests under Wine (scripts/test-windows.sh)" target/wine-stage.log ./scripts/test-windows.sh
@@ -92,7 +98,7 @@ logged_stage "fuzzing (cargo-fuzz on nightly, scripts/fuzz.sh)" target/fuzz.log 
 # One closing line over every runner: cargo's "test result:" lines and node's
 # "pass N" / "fail N" summary.
 sum_cargo() { cat target/cargo-test.log target/desktop-test.log | grep -E '^test result:' | sed -E "s/.* ([0-9]+) $1.*/\1/" | awk '{s+=$1} END {print s+0}'; }
-sum_node() { cat target/js-client-test.log target/browser-test.log target/desktop-test.log | grep -E "^[^ ]+ $1 [0-9]+$" | awk '{s+=$3} END {print s+0}'; }
+sum_node() { cat target/js-client-test.log target/browser-test.log target/certs-test.log target/desktop-test.log | grep -E "^[^ ]+ $1 [0-9]+$" | awk '{s+=$3} END {print s+0}'; }
 sum_line() { grep -E "^$1: " "$2" | sed -E "s/.* ([0-9]+) $3.*/\\1/" | awk '{s+=$1} END {print s+0}'; }
 passed=$(( $(sum_cargo passed) + $(sum_node pass) + $(sum_line examples target/examples-test.log passed) + $(sum_line wine target/wine-stage.log passed) + $(sum_line installers target/installers.log passed) ))
 failed=$(( $(sum_cargo failed) + $(sum_node fail) + $(sum_line examples target/examples-test.log failed) + $(sum_line wine target/wine-stage.log failed) + $(sum_line installers target/installers.log failed) ))

@@ -11,10 +11,10 @@ use std::process::ExitCode;
 
 use tracing_subscriber::layer::SubscriberExt;
 
-use crate::config::{Loaded, SocketType};
+use crate::config::Loaded;
 use crate::instance::{self, InstanceError, InstanceLock};
 use crate::tray::{self, DaemonHandle, LastError, TrayEvent};
-use crate::{app, logging, peer, tls};
+use crate::{app, logging, peer};
 
 /// Exit status when another agent of this user and session already runs.
 pub const EXIT_ALREADY_RUNNING: u8 = 3;
@@ -43,12 +43,6 @@ pub fn run(loaded: Loaded, options: AgentOptions) -> ExitCode {
     for w in &loaded.warnings {
         tracing::warn!("config: {w}");
     }
-    // The certificate's end of validity, for the tray's expiry warning
-    // (app::start loads it again to serve it; a failure is reported there).
-    let cert_not_after = match (loaded.config.socket_type, &loaded.config.tls) {
-        (SocketType::Wss, Some(t)) => tls::load(t).ok().map(|c| c.not_after),
-        _ => None,
-    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -83,7 +77,7 @@ pub fn run(loaded: Loaded, options: AgentOptions) -> ExitCode {
 
     if options.tray {
         let (sender, events) = std::sync::mpsc::channel();
-        let handle = DaemonHandle::new(&daemon, last_error, cert_not_after, runtime.handle());
+        let handle = DaemonHandle::new(&daemon, last_error, runtime.handle());
         let stopped = daemon.shutdown_token();
         let tell_tray = sender.clone();
         runtime.spawn(async move {

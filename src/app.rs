@@ -97,11 +97,12 @@ fn host_name() -> String {
 
 /// Load TLS (if WSS), bind both loopback addresses and start serving.
 pub async fn start(config: Config, peers: Arc<dyn PeerIdentity>) -> Result<Daemon, StartError> {
-    let tls = match config.socket_type {
-        SocketType::Ws => None,
+    let (tls, not_after) = match config.socket_type {
+        SocketType::Ws => (None, None),
         SocketType::Wss => {
             let tls = config.tls.as_ref().ok_or(StartError::NoCertificate)?;
-            Some(TlsAcceptor::from(crate::tls::server_config(tls)?))
+            let (server_config, not_after) = crate::tls::server_config_with_expiry(tls)?;
+            (Some(TlsAcceptor::from(server_config)), Some(not_after))
         }
     };
     let listeners = server::bind(config.port)?;
@@ -112,6 +113,11 @@ pub async fn start(config: Config, peers: Arc<dyn PeerIdentity>) -> Result<Daemo
     let state = ServerState::new(Arc::new(config), port, hub, peers, tls);
     let scheme = state.scheme();
     let shutdown = Shutdown::new();
+    if let Some(not_after) = not_after {
+        state.set_certificate_not_after(not_after);
+        // Announced at start and daily; renewal stays an explicit admin step.
+        tokio::spawn(crate::tls::expiry::warn_daily(not_after, shutdown.clone()));
+    }
     let task = tokio::spawn(server::run(listeners, state.clone(), shutdown.clone()));
     Ok(Daemon {
         addrs,

@@ -54,6 +54,47 @@ pub enum Command {
         #[command(subcommand)]
         action: CertAction,
     },
+    /// Print or write the managed browser policies that let the allowed CRM
+    /// origins reach wsconnector without a Local Network Access prompt.
+    BrowserPolicy {
+        /// linux-json (Chrome/Chromium/Edge managed JSON and Firefox
+        /// policies.json), windows-reg (a .reg file) or admx (Group Policy values).
+        #[arg(long, value_enum, default_value_t = default_policy_format())]
+        format: crate::browser_policy::Format,
+        /// Write the files into this folder instead of printing them.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
+}
+
+/// The policy format of this platform.
+fn default_policy_format() -> crate::browser_policy::Format {
+    if cfg!(windows) {
+        crate::browser_policy::Format::WindowsReg
+    } else {
+        crate::browser_policy::Format::LinuxJson
+    }
+}
+
+/// Which certificates and stores `cert trust|untrust|renew|check` work on.
+#[derive(Debug, Clone, clap::Args)]
+pub struct StoreArgs {
+    /// The folder of `cert create`; defaults to the folder of the configured
+    /// certificate, else `certs/` beside the config file.
+    #[arg(long, value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+    /// Only these stores (repeat or comma-separate): nss, system,
+    /// firefox-policy, windows. Default: nss (Linux; plus system and
+    /// firefox-policy as root), windows (plus firefox-policy with --machine).
+    #[arg(long, value_enum, value_delimiter = ',', value_name = "STORE")]
+    pub only: Vec<crate::tls::trust::Target>,
+    /// Windows: the machine's Root store (administrator) instead of the user's.
+    #[arg(long)]
+    pub machine: bool,
+    /// Apply system-wide changes below this root instead of `/` (image
+    /// builds, tests).
+    #[arg(long, value_name = "DIR")]
+    pub sysroot: Option<PathBuf>,
 }
 
 /// `wsconnector cert ...`
@@ -67,5 +108,21 @@ pub enum CertAction {
         /// Replace existing certificate files (renewal).
         #[arg(long)]
         force: bool,
+    },
+    /// Trust the CA of `cert create` in the stores browsers read; each step is reported.
+    Trust(StoreArgs),
+    /// Remove exactly what `cert trust` added.
+    Untrust(StoreArgs),
+    /// Make a new CA and certificate, untrust the old CA and trust the new one.
+    Renew(StoreArgs),
+    /// The certificate doctor: trust, expiry, interception, dangerous roots,
+    /// key permissions; exits non-zero when something is wrong.
+    Check {
+        /// Which certificates and stores.
+        #[command(flatten)]
+        stores: StoreArgs,
+        /// The port to probe (default: the configured one).
+        #[arg(long)]
+        port: Option<u16>,
     },
 }

@@ -35,6 +35,7 @@
 pub mod agent;
 pub mod app;
 pub mod autostart;
+pub mod browser_policy;
 pub mod cli;
 pub mod config;
 pub mod cti;

@@ -36,6 +36,10 @@ fn main() -> ExitCode {
         Some(Command::Cert {
             action: CertAction::Create { dir, force },
         }) => cert_create(cli.config.as_deref(), dir, force),
+        Some(Command::Cert { action }) => tls::command::run_cert(action, cli.config.as_deref()),
+        Some(Command::BrowserPolicy { format, out }) => {
+            tls::command::run_browser_policy(format, out.as_deref(), cli.config.as_deref())
+        }
     }
 }
 

@@ -608,6 +608,8 @@ fn instructions_show_what_to_trust_and_the_config_lines() {
         "TLS 1.2",
         "SchUseStrongCrypto",
         "shown only this once",
+        "wsconnector cert trust --dir",
+        "wsconnector cert renew",
     ] {
         assert!(text.contains(needle), "missing {needle:?} in:\n{text}");
     }

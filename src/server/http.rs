@@ -84,7 +84,7 @@ pub async fn handle(
     let path = req.uri().path();
     let asset = assets::find(path);
     let response = match (path, req.method(), asset) {
-        ("/health", &Method::GET, _) => health(&admitted),
+        ("/health", &Method::GET, _) => health(&admitted, state),
         ("/health", &Method::OPTIONS, _) => preflight(req.headers(), &admitted),
         _ if cx.plain_on_tls => text(StatusCode::BAD_REQUEST, PLAIN_ON_TLS),
         (p, _, _) if crate::inspector::http::is_route(p) => {
@@ -132,13 +132,17 @@ fn cors(r: &mut HttpResponse, admitted: &Admitted) {
     }
 }
 
-fn health(admitted: &Admitted) -> HttpResponse {
-    let body = serde_json::json!({
+fn health(admitted: &Admitted, state: &ServerState) -> HttpResponse {
+    let mut body = serde_json::json!({
         "status": "ok",
         "product": PRODUCT,
         "version": crate::VERSION,
         "protocol": PROTOCOL_VERSION,
     });
+    // WSS only: {notAfter, daysLeft, warning} so monitoring sees a renewal coming.
+    if let Some(cert) = state.certificate_status() {
+        body["certificate"] = serde_json::to_value(cert).unwrap_or_default();
+    }
     let mut r = text(StatusCode::OK, body.to_string());
     r.headers_mut()
         .insert(CONTENT_TYPE, HeaderValue::from_static("application/json"));

@@ -43,6 +43,11 @@ pub struct ServerState {
     pub me: OsUser,
     /// TLS for WSS; `None` for plain WS.
     pub tls: Option<TlsAcceptor>,
+    /// End of the WSS certificate's validity (`None` for WS), for the
+    /// renewal warning in `/health` and the tray (src/tls/expiry.rs). A std
+    /// mutex: read and written in one statement, never across `.await`; a
+    /// mutex rather than a plain field so a certificate reload can update it.
+    pub(crate) certificate_not_after: Mutex<Option<time::OffsetDateTime>>,
     /// Open websocket connections per OS user id, for the connection caps.
     /// A std mutex: held only to bump a counter, never across `.await`.
     pub sockets_per_user: Mutex<HashMap<String, usize>>,
@@ -70,6 +75,7 @@ impl ServerState {
             peers,
             me,
             tls,
+            certificate_not_after: Mutex::new(None),
             sockets_per_user: Mutex::new(HashMap::new()),
             closing: Shutdown::new(),
             inspector: Arc::new(crate::inspector::Inspector::default()),

@@ -244,9 +244,11 @@ impl Created {
              Keep the .pfx and .key private; never commit them.\n\n",
             self.ca_common_name
         ));
-        out.push_str(
-            "1. Trust the CA for this user (other browsers and systems: certs/README.md):\n",
-        );
+        out.push_str(&format!(
+            "1. Trust the CA: wsconnector cert trust --dir \"{}\"\n\
+             \x20  (each browser store it touches is listed; `cert untrust` undoes it), or by hand:\n",
+            path(&self.dir)
+        ));
         out.push_str(&trust_hint(&self.ca_path, &self.ca_common_name));
         out.push_str("\n2. In config.xml:\n");
         out.push_str(&format!(
@@ -268,8 +270,8 @@ impl Created {
         }
         out.push_str(&format!(
             "Clients need TLS 1.2 or newer (.NET Framework 4.x: set SchUseStrongCrypto, see \
-             certs/README.md).\nRenew before {}: run `wsconnector cert create --force` and trust \
-             the new CA (remove the old one).\n",
+             certs/README.md).\nRenew before {}: run `wsconnector cert renew` (a new CA, trusted where \
+             the old one was; the daemon warns 60 days ahead).\n",
             format_utc(self.not_after)
         ));
         out

@@ -192,6 +192,9 @@ pub struct LoadedCertificate {
     pub subject: String,
     /// End of the server certificate's validity.
     pub not_after: OffsetDateTime,
+    /// The server certificate itself (DER), for `cert check` to compare with
+    /// what is really served on the port.
+    pub leaf_der: CertificateDer<'static>,
     /// Things that work now but deserve attention (expiry soon, ignored settings,
     /// names browsers will not accept).
     pub warnings: Vec<String>,
@@ -199,6 +202,14 @@ pub struct LoadedCertificate {
 
 /// Load `tls` and build the server configuration, logging every warning once.
 pub fn server_config(tls: &TlsConfig) -> Result<Arc<ServerConfig>, TlsError> {
+    server_config_with_expiry(tls).map(|(config, _)| config)
+}
+
+/// [`server_config`], also returning the end of the certificate's validity
+/// (the daemon warns ahead of it and reports it in `/health`).
+pub fn server_config_with_expiry(
+    tls: &TlsConfig,
+) -> Result<(Arc<ServerConfig>, OffsetDateTime), TlsError> {
     let loaded = load(tls)?;
     for warning in &loaded.warnings {
         tracing::warn!("{warning}");
@@ -209,7 +220,7 @@ pub fn server_config(tls: &TlsConfig) -> Result<Arc<ServerConfig>, TlsError> {
         expires = %format_utc(loaded.not_after),
         "TLS certificate loaded"
     );
-    Ok(loaded.server_config)
+    Ok((loaded.server_config, loaded.not_after))
 }
 
 /// Load `tls` and build the server configuration, returning the warnings
@@ -264,7 +275,8 @@ pub fn load_at(tls: &TlsConfig, now: OffsetDateTime) -> Result<LoadedCertificate
 
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     check_key_matches(&provider, &chain, &key, cert_path, &key_path)?;
-    let facts = inspect_leaf(cert_path, &chain[0])?;
+    let leaf_der = chain[0].clone();
+    let facts = inspect_leaf(cert_path, &leaf_der)?;
     check_validity(cert_path, &facts, now, &mut warnings)?;
     if !facts.names_loopback {
         warnings.push(format!(
@@ -292,6 +304,7 @@ pub fn load_at(tls: &TlsConfig, now: OffsetDateTime) -> Result<LoadedCertificate
         server_config: Arc::new(config),
         subject: facts.subject,
         not_after: facts.not_after,
+        leaf_der,
         warnings,
     })
 }

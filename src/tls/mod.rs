@@ -1,5 +1,8 @@
 //! TLS for WSS: loading the server certificate (PEM or PKCS#12) into a
-//! rustls configuration (`load`), and `wsconnector cert create` (`cert`).
+//! rustls configuration (`load`), and the `wsconnector cert` commands:
+//! `create` (`cert`), `trust`/`untrust` (`trust`, one file per OS store
+//! family), `renew` (`renew`) and `check` (`doctor`); `expiry` is the
+//! renewal warning the daemon logs and `/health` and the tray show.
 //!
 //! INTERFACE CONTRACT (used by main and the server; keep these signatures):
 //! - `server_config(&TlsConfig) -> Result<Arc<rustls::ServerConfig>, TlsError>`:
@@ -11,8 +14,15 @@
 //!   the same certificates in memory, for tests of other modules.
 
 pub mod cert;
+pub mod command;
+pub mod doctor;
+pub mod expiry;
 mod load;
+pub mod renew;
+pub mod trust;
 
+pub use expiry::{CertificateStatus, RENEW_WARNING_DAYS};
+pub use load::server_config_with_expiry;
 pub use load::{
     format_utc, load, load_at, server_config, LoadedCertificate, TlsError, EXPIRY_WARNING_DAYS,
 };

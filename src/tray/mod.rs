@@ -32,7 +32,6 @@ use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use time::OffsetDateTime;
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::layer::Context;
@@ -50,9 +49,6 @@ pub const DEMO_PAGE_PATH: &str = "/";
 
 /// How often the tray re-reads the daemon's status when nothing happens.
 pub const STATUS_REFRESH: Duration = Duration::from_secs(1);
-
-/// A certificate expiring within this many days is shown in the tray.
-pub const CERT_WARNING_DAYS: i64 = 60;
 
 /// Longest last-error text shown in the tray (the log has the whole line).
 const MAX_ERROR_CHARS: usize = 120;
@@ -131,7 +127,8 @@ pub struct TrayStatus {
     pub clients: usize,
     /// The last error logged, shortened.
     pub last_error: Option<String>,
-    /// Set when the WSS certificate expires within [`CERT_WARNING_DAYS`].
+    /// Set when the WSS certificate expires within
+    /// [`crate::tls::expiry::RENEW_WARNING_DAYS`] (the `/health` warning).
     pub cert_warning: Option<String>,
 }
 
@@ -166,24 +163,6 @@ impl TrayStatus {
             text.push_str(&line);
         }
         text
-    }
-}
-
-/// The certificate warning for `not_after` seen at `now`, if it is close.
-pub fn cert_warning(not_after: OffsetDateTime, now: OffsetDateTime) -> Option<String> {
-    let days = (not_after - now).whole_days();
-    if days < 0 {
-        Some(format!(
-            "Certificate expired on {}: run `wsconnector cert renew`",
-            crate::tls::format_utc(not_after)
-        ))
-    } else if days <= CERT_WARNING_DAYS {
-        Some(format!(
-            "Certificate expires in {days} days ({}): renew it",
-            crate::tls::format_utc(not_after)
-        ))
-    } else {
-        None
     }
 }
 
@@ -266,19 +245,16 @@ pub struct DaemonHandle {
     commands: tokio::sync::mpsc::Sender<DaemonCommand>,
     /// The last error logged.
     last_error: LastError,
-    /// End of the WSS certificate's validity, when WSS.
-    cert_not_after: Option<OffsetDateTime>,
     /// Version, port, configuration.
     about: Arc<AboutInfo>,
 }
 
 impl DaemonHandle {
     /// A handle on `daemon`; spawns the task that serves tray commands on
-    /// `runtime`. `cert_not_after` is the WSS certificate's end of validity.
+    /// `runtime`.
     pub fn new(
         daemon: &Daemon,
         last_error: LastError,
-        cert_not_after: Option<OffsetDateTime>,
         runtime: &tokio::runtime::Handle,
     ) -> DaemonHandle {
         let (commands, rx) = tokio::sync::mpsc::channel(COMMAND_QUEUE);
@@ -288,7 +264,6 @@ impl DaemonHandle {
             shutdown: daemon.shutdown_token(),
             commands,
             last_error,
-            cert_not_after,
             about: Arc::new(AboutInfo::of(&daemon.state, daemon.port, daemon.scheme)),
         }
     }
@@ -298,9 +273,11 @@ impl DaemonHandle {
         TrayStatus {
             clients: self.state.hub.connection_count(),
             last_error: self.last_error.get(),
+            // The same status and wording as /health and the log.
             cert_warning: self
-                .cert_not_after
-                .and_then(|t| cert_warning(t, OffsetDateTime::now_utc())),
+                .state
+                .certificate_status()
+                .and_then(|c| c.warning_text()),
         }
     }
 
@@ -573,10 +550,6 @@ pub fn icon_rgba(attention: bool) -> (Vec<u8>, u32, u32) {
 mod tests {
     use super::*;
 
-    fn day(n: i64) -> OffsetDateTime {
-        OffsetDateTime::from_unix_timestamp(n * 86_400).unwrap()
-    }
-
     #[test]
     fn status_lines_say_clients_then_warnings() {
         let mut s = TrayStatus::default();
@@ -590,16 +563,6 @@ mod tests {
             "wsconnector\n2 clients connected\nCertificate expires in 3 days\nLast error: bind failed"
         );
         assert!(s.needs_attention());
-    }
-
-    #[test]
-    fn certificate_warning_starts_sixty_days_ahead() {
-        let now = day(20_000);
-        assert_eq!(cert_warning(day(20_061), now), None);
-        let soon = cert_warning(day(20_059), now).unwrap();
-        assert!(soon.starts_with("Certificate expires in 59 days"), "{soon}");
-        let gone = cert_warning(day(19_970), now).unwrap();
-        assert!(gone.starts_with("Certificate expired on"), "{gone}");
     }
 
     #[test]
