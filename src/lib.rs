@@ -37,6 +37,7 @@ pub mod protocol;
 pub mod server;
 pub mod store;
 pub mod tls;
+pub mod xml;
 
 /// Product version, as `getVersion` and the hello report it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");
