@@ -134,10 +134,14 @@ pub fn parse(xml: &str, opts: &LoadOptions<'_>) -> Result<Loaded, XmlError> {
             }
             Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
             Event::Start(e) => {
-                place = open(xml, start, &e, false, place, root, opts, &mut out, &mut found)?;
+                place = open(
+                    xml, start, &e, false, place, root, opts, &mut out, &mut found,
+                )?;
             }
             Event::Empty(e) => {
-                place = open(xml, start, &e, true, place, root, opts, &mut out, &mut found)?;
+                place = open(
+                    xml, start, &e, true, place, root, opts, &mut out, &mut found,
+                )?;
             }
             Event::End(_) => place = close(xml, place, &mut out)?,
             Event::Text(t) => {
@@ -155,13 +159,12 @@ pub fn parse(xml: &str, opts: &LoadOptions<'_>) -> Result<Loaded, XmlError> {
                     }
                     p @ (Place::Outside(_) | Place::After(_)) => p,
                     p if text.trim().is_empty() => p,
-                    _ => {
-                        return Err(at(
-                            xml,
-                            start,
-                            "text outside a variable element; put it inside <variable name=\"...\">".into(),
-                        ))
-                    }
+                    _ => return Err(at(
+                        xml,
+                        start,
+                        "text outside a variable element; put it inside <variable name=\"...\">"
+                            .into(),
+                    )),
                 };
             }
             Event::GeneralRef(r) => {
@@ -227,13 +230,8 @@ fn open(
         Place::Outside(depth) => Ok(Place::Outside(if empty { depth } else { depth + 1 })),
         Place::After(depth) => Ok(Place::After(if empty { depth } else { depth + 1 })),
         Place::Root(depth) if tag == ENVIRONMENT_TAG => {
-            let name = attribute(xml, start, e, "name")?.ok_or_else(|| {
-                at(
-                    xml,
-                    start,
-                    "<environment> needs a name attribute".into(),
-                )
-            })?;
+            let name = attribute(xml, start, e, "name")?
+                .ok_or_else(|| at(xml, start, "<environment> needs a name attribute".into()))?;
             names::check_environment_name(&name).map_err(|rule| {
                 at(
                     xml,
@@ -261,7 +259,17 @@ fn open(
             if !out.environments.iter().any(|n| n == env) {
                 out.environments.push(env.to_string());
             }
-            variable(xml, start, e, &tag, empty, env, Place::Root(depth), out, opts.prefix)
+            variable(
+                xml,
+                start,
+                e,
+                &tag,
+                empty,
+                env,
+                Place::Root(depth),
+                out,
+                opts.prefix,
+            )
         }
         Place::Environment(env, depth) => {
             if tag == ENVIRONMENT_TAG {
@@ -308,19 +316,20 @@ fn variable(
             format!("variable name {name:?} is invalid: it must {rule}"),
         )
     })?;
-    let kind = match attribute(xml, start, e, "type")?.as_deref() {
-        None | Some("string") => Kind::String,
-        Some("number") => Kind::Number,
-        Some("boolean") => Kind::Boolean,
-        Some("null") => Kind::Null,
-        Some(other) => {
-            return Err(at(
+    let kind =
+        match attribute(xml, start, e, "type")?.as_deref() {
+            None | Some("string") => Kind::String,
+            Some("number") => Kind::Number,
+            Some("boolean") => Kind::Boolean,
+            Some("null") => Kind::Null,
+            Some(other) => return Err(at(
                 xml,
                 start,
-                format!("type {other:?} of {name:?} is unknown: use string, number, boolean or null"),
-            ))
-        }
-    };
+                format!(
+                    "type {other:?} of {name:?} is unknown: use string, number, boolean or null"
+                ),
+            )),
+        };
     let json = match attribute(xml, start, e, "encoding")?.as_deref() {
         None => false,
         Some("json") => true,
@@ -465,7 +474,9 @@ fn at(xml: &str, offset: u64, message: String) -> XmlError {
 
 /// The document `RetrieveXML` answers: every given environment, variables
 /// in the order given (the store keeps them sorted by name).
-pub fn render<'a>(environments: impl IntoIterator<Item = (&'a str, &'a Map<String, Value>)>) -> String {
+pub fn render<'a>(
+    environments: impl IntoIterator<Item = (&'a str, &'a Map<String, Value>)>,
+) -> String {
     let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<");
     out.push_str(DEFAULT_ROOT);
     out.push_str(">\n");

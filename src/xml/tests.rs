@@ -82,7 +82,14 @@ fn v1_flat_form_with_root_prefix_and_environment() {
         ]
     );
     // Without an environment, variables outside <environment> are refused.
-    let e = parse(xml, &LoadOptions { environment: None, ..opts }).unwrap_err();
+    let e = parse(
+        xml,
+        &LoadOptions {
+            environment: None,
+            ..opts
+        },
+    )
+    .unwrap_err();
     assert_eq!((e.line, e.column), (4, 3), "{e}");
     assert!(e.message.contains("names no environment"), "{e}");
 }
@@ -120,7 +127,9 @@ fn bad_xml_names_line_and_column() {
     assert_eq!(e.line, 3, "{e}");
     assert!(e.to_string().starts_with("XML line 3, column "), "{e}");
 
-    let e = error("<context>\n<environment name=\"E\"><variable name=\"n\" type=\"number\">ten</variable>");
+    let e = error(
+        "<context>\n<environment name=\"E\"><variable name=\"n\" type=\"number\">ten</variable>",
+    );
     assert_eq!((e.line, e.column), (2, 23), "{e}");
     assert!(e.message.contains("not a number"), "{e}");
 
@@ -154,7 +163,9 @@ fn bad_xml_names_line_and_column() {
 
     // Columns count characters, not bytes.
     let head = "<context>\n<environment name=\"E\"><variable name=\"a\">é漢😀</variable>";
-    let e = error(&format!("{head}<variable name=\"b\" type=\"boolean\">yes</variable>"));
+    let e = error(&format!(
+        "{head}<variable name=\"b\" type=\"boolean\">yes</variable>"
+    ));
     let line2 = head.split('\n').nth(1).unwrap();
     assert_eq!((e.line, e.column), (2, line2.chars().count() + 1), "{e}");
 }
