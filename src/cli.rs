@@ -27,6 +27,8 @@ pub enum Command {
         /// The file to check; without it, the one the daemon would use.
         file: Option<PathBuf>,
     },
+    /// Talk to the running daemon of this OS user (scripts, support).
+    Ctl(crate::ctl::CtlArgs),
     /// Certificates for WSS.
     Cert {
         /// What to do with certificates.

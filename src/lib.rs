@@ -17,6 +17,8 @@
 //!
 //! `config` turns `config.xml` and flags into one validated `Config` before
 //! anything runs; `logging` sets up tracing; `cli` holds the clap types.
+//! `xml` reads and writes the v1 XML form of the context; `ctl` is the
+//! scripting client (`wsconnector ctl`) that talks to a running daemon.
 
 // Safe Rust everywhere; on Windows the Win32 calls of src/platform/windows.rs
 // need `unsafe`, which that module alone allows (deny, unlike forbid, lets
@@ -27,6 +29,7 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod ctl;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod hub;

@@ -20,6 +20,7 @@ fn main() -> ExitCode {
         Some(Command::Cert {
             action: CertAction::Create { dir, force },
         }) => cert_create(cli.config.as_deref(), dir, force),
+        Some(Command::Ctl(args)) => wsconnector::ctl::run(args, cli.config.as_deref()),
     }
 }
 

@@ -316,20 +316,21 @@ fn variable(
             format!("variable name {name:?} is invalid: it must {rule}"),
         )
     })?;
-    let kind =
-        match attribute(xml, start, e, "type")?.as_deref() {
-            None | Some("string") => Kind::String,
-            Some("number") => Kind::Number,
-            Some("boolean") => Kind::Boolean,
-            Some("null") => Kind::Null,
-            Some(other) => return Err(at(
+    let kind = match attribute(xml, start, e, "type")?.as_deref() {
+        None | Some("string") => Kind::String,
+        Some("number") => Kind::Number,
+        Some("boolean") => Kind::Boolean,
+        Some("null") => Kind::Null,
+        Some(other) => {
+            return Err(at(
                 xml,
                 start,
                 format!(
                     "type {other:?} of {name:?} is unknown: use string, number, boolean or null"
                 ),
-            )),
-        };
+            ))
+        }
+    };
     let json = match attribute(xml, start, e, "encoding")?.as_deref() {
         None => false,
         Some("json") => true,
@@ -399,13 +400,13 @@ fn finish(xml: &str, v: OpenVar, out: &mut Loaded) -> Result<(), XmlError> {
     };
     let value = if v.json {
         let value: Value = serde_json::from_str(&v.text).map_err(|_| bad("JSON text"))?;
-        let fits = match (&value, v.kind) {
+        let fits = matches!(
+            (&value, v.kind),
             (Value::String(_), Kind::String)
-            | (Value::Number(_), Kind::Number)
-            | (Value::Bool(_), Kind::Boolean)
-            | (Value::Null, Kind::Null) => true,
-            _ => false,
-        };
+                | (Value::Number(_), Kind::Number)
+                | (Value::Bool(_), Kind::Boolean)
+                | (Value::Null, Kind::Null)
+        );
         if !fits {
             return Err(bad("JSON of its type"));
         }

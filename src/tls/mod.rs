@@ -14,5 +14,6 @@ pub mod cert;
 mod load;
 
 pub use load::{
-    format_utc, load, load_at, server_config, LoadedCertificate, TlsError, EXPIRY_WARNING_DAYS,
+    format_utc, leaf_certificate, load, load_at, server_config, LoadedCertificate, TlsError,
+    EXPIRY_WARNING_DAYS,
 };
