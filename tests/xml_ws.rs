@@ -466,3 +466,18 @@ async fn get_status_is_for_native_clients_only() {
     assert_eq!(r["data"]["environments"][0]["clients"], json!(["t"]));
     assert_eq!(r["data"]["environments"][0]["variables"], 0);
 }
+
+#[test]
+fn docs_name_every_action_and_error_code() {
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/protocol.md")).unwrap();
+    for action in wsconnector::protocol::ACTIONS {
+        assert!(
+            doc.contains(&format!("\"action\": \"{action}\"")),
+            "docs/protocol.md has no example of {action}"
+        );
+    }
+    for code in ["invalid_xml", "invalid_value", "forbidden"] {
+        assert!(doc.contains(&format!("| `{code}` |")), "{code}");
+    }
+}

@@ -177,3 +177,15 @@ fn empty_root_and_empty_environment() {
     assert_eq!(got.environments, vec!["E"]);
     assert!(got.writes.is_empty());
 }
+
+#[test]
+fn the_documented_error_example_is_what_we_say() {
+    let xml = "<context>\n  <environment name=\"VOICE\">\n    <variable name=\"y\">1</variable>\n    <variable name=\"x\">2</wrong>\n";
+    let e = load(xml).unwrap_err();
+    let doc =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/protocol.md")).unwrap();
+    assert!(
+        doc.contains(&format!("\"loadXML: {e}\"")),
+        "docs/protocol.md should quote: loadXML: {e}"
+    );
+}
