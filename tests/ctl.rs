@@ -268,6 +268,13 @@ fn watch_of_every_environment_stops_on_ctrl_c() {
         .status()
         .unwrap();
     assert_eq!(wait_exit(&mut w), 0);
+    // Ctrl-C right after "watching": still a clean exit.
+    let (mut w, _err) = watcher(&d, &["watch", "VOICE"]);
+    Command::new("kill")
+        .args(["-INT", &w.id().to_string()])
+        .status()
+        .unwrap();
+    assert_eq!(wait_exit(&mut w), 0);
     // Without environments there is nothing to watch.
     let d2 = start("");
     exits(ctl(&d2, &["watch"]), 1);

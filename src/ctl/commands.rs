@@ -177,6 +177,9 @@ pub async fn watch(target: &Target, env: Option<&str>, count: Option<u64>) -> Re
             )
             .await?;
     }
+    // Registered before "watching" is printed: a Ctrl-C right after it
+    // must end the watch cleanly, not kill the process.
+    let mut interrupted = std::pin::pin!(interrupt()?);
     eprintln!("watching {}", envs.join(", "));
     let mut seen = 0u64;
     while count.is_none_or(|n| seen < n) {
@@ -185,11 +188,31 @@ pub async fn watch(target: &Target, env: Option<&str>, count: Option<u64>) -> Re
                 print(&event?.to_string())?;
                 seen += 1;
             }
-            _ = tokio::signal::ctrl_c() => break,
+            () = &mut interrupted => break,
         }
     }
     client.close().await;
     Ok(())
+}
+
+/// Ctrl-C, with the handler installed now (not at the first poll).
+fn interrupt() -> Result<impl std::future::Future<Output = ()>, CtlError> {
+    let cannot = |e: std::io::Error| CtlError::Failed(format!("cannot watch for Ctrl-C: {e}"));
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        let mut int = signal(SignalKind::interrupt()).map_err(cannot)?;
+        Ok(async move {
+            int.recv().await;
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        let mut c = tokio::signal::windows::ctrl_c().map_err(cannot)?;
+        Ok(async move {
+            c.recv().await;
+        })
+    }
 }
 
 /// `ctl dump [--format json|xml]`
