@@ -237,6 +237,11 @@ pub enum Request {
         /// Environment of variables outside an `<environment>` element.
         #[serde(default)]
         environment: Option<String>,
+        /// Not on the wire: the document as read, filled in by the hub
+        /// before it takes its lock (reading 1 MiB of XML must not stall
+        /// every other connection).
+        #[serde(skip)]
+        parsed: Option<Result<crate::xml::Loaded, crate::xml::XmlError>>,
     },
     /// v1 `RetrieveXML()`: every readable environment as XML.
     #[serde(rename = "retrieveXML")]

@@ -149,7 +149,32 @@ pub(super) fn parse(text: &str) -> Parsed {
             format!("invalid {action} request: {e}"),
         )
     });
+    if let Ok(Request::LoadXml {
+        xml,
+        root,
+        prefix,
+        environment,
+        parsed: loaded,
+    }) = &mut parsed.request
+    {
+        *loaded = Some(read_xml(xml, root, prefix, environment));
+    }
     parsed
+}
+
+/// Reads a `loadXML` document (docs/protocol.md §4.15).
+fn read_xml(
+    xml: &str,
+    root: &Option<String>,
+    prefix: &Option<String>,
+    environment: &Option<String>,
+) -> Result<xml::Loaded, xml::XmlError> {
+    let opts = xml::LoadOptions {
+        root: root.as_deref().unwrap_or_default(),
+        prefix: prefix.as_deref().unwrap_or_default(),
+        environment: environment.as_deref(),
+    };
+    xml::parse(xml, &opts)
 }
 
 /// What a successful request answers.
@@ -591,14 +616,12 @@ fn execute(
             root,
             prefix,
             environment,
+            parsed,
         } => {
             need_data(peer)?;
-            let opts = xml::LoadOptions {
-                root: root.as_deref().unwrap_or_default(),
-                prefix: prefix.as_deref().unwrap_or_default(),
-                environment: environment.as_deref(),
-            };
-            let loaded = xml::parse(&xml, &opts)
+            // `parse` read the document before the lock was taken.
+            let loaded = parsed
+                .unwrap_or_else(|| read_xml(&xml, &root, &prefix, &environment))
                 .map_err(|e| Failure::new(ErrorCode::InvalidXml, format!("loadXML: {e}")))?;
             let (commit, job) = bulk_write(
                 settings,
@@ -951,6 +974,27 @@ mod tests {
             failure(r#"{"action": "removeEnvironment", "environment": "E", "cleanup": "yes"}"#).2,
             ErrorCode::BadRequest
         );
+    }
+
+    #[test]
+    fn load_xml_is_read_before_the_lock() {
+        let text = json!({"action": "loadXML", "xml": "<context><environment name=\"E\"><a>1</a></environment></context>"}).to_string();
+        let Ok(Request::LoadXml {
+            parsed: Some(Ok(loaded)),
+            ..
+        }) = parse(&text).request
+        else {
+            panic!("not read");
+        };
+        assert_eq!(loaded.writes, vec![("E".into(), "a".into(), json!("1"))]);
+        let text = json!({"action": "loadXML", "xml": "<context>"}).to_string();
+        assert!(matches!(
+            parse(&text).request,
+            Ok(Request::LoadXml {
+                parsed: Some(Err(_)),
+                ..
+            })
+        ));
     }
 
     #[test]
