@@ -14,7 +14,8 @@ use super::{CtlError, Format};
 /// The `clientName` ctl registers with (the inspector shows it).
 pub const CLIENT_NAME: &str = "wsconnector-ctl";
 
-fn print(text: &str) -> Result<(), CtlError> {
+/// Prints one line of data on stdout (flushed: `watch` output is read live).
+pub(super) fn print(text: &str) -> Result<(), CtlError> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "{text}")
         .and_then(|()| out.flush())
@@ -25,7 +26,8 @@ fn pretty(v: &Value) -> String {
     serde_json::to_string_pretty(v).unwrap_or_else(|_| v.to_string())
 }
 
-async fn register(client: &mut Client, env: &str) -> Result<(), CtlError> {
+/// Registers as `wsconnector-ctl` in `env` (creating it when absent).
+pub(super) async fn register(client: &mut Client, env: &str) -> Result<(), CtlError> {
     client
         .request(
             "createEnvironment",

@@ -10,8 +10,12 @@
 //! | 2 | usage: bad arguments, unreadable config.xml or input file |
 //! | 3 | the daemon is not running (nothing answers on its port, or it went away) |
 //!
-//! Adding a subcommand: one variant in [`CtlCommand`], one arm in [`execute`],
-//! its code in a file of its own beside `commands.rs`.
+//! Adding a subcommand: one variant in [`CtlCommand`], one arm in
+//! `execute`, its code in a file of its own beside `commands.rs` (declared
+//! with `mod NAME;` below). It gets a [`Target`]; [`Client::connect`] and
+//! [`Client::request`] talk to the daemon, `commands::register` registers as
+//! `wsconnector-ctl`, `commands::print` writes a data line; errors are
+//! [`CtlError`] values, which choose the exit code.
 
 mod client;
 mod commands;
