@@ -27,6 +27,11 @@ pub enum Command {
         /// The file to check; without it, the one the daemon would use.
         file: Option<PathBuf>,
     },
+    /// Open the inspector page of the running daemon (one-time URL).
+    Inspect(crate::inspector::open::InspectArgs),
+    /// Publish a toolbar event (GEN_T2P) or a page request (GEN_P2T) in the
+    /// running daemon, exactly as a toolbar or page would.
+    Simulate(crate::ctl_simulate::SimulateArgs),
     /// Talk to the running daemon of this OS user (scripts, support).
     Ctl(crate::ctl::CtlArgs),
     /// Certificates for WSS.

@@ -37,7 +37,10 @@
 
 mod desktop;
 mod dispatch;
+mod introspect;
 mod limits;
+
+pub use introspect::{ClientEnvironment, ClientInfo, EnvironmentInfo, Subscription};
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -183,6 +186,12 @@ struct Conn {
     dead: bool,
     /// Malformed messages in the current minute (abuse closes with 1008).
     malformed: limits::MalformedCounter,
+    /// When it connected, for the inspector's client list.
+    since: std::time::SystemTime,
+    /// Text frames received (counted in `handle`).
+    msgs_in: u64,
+    /// Messages queued for it (counted in `push`, plus the hello).
+    msgs_out: u64,
 }
 
 /// A resume token's identity.
@@ -396,6 +405,9 @@ impl Hub {
                 token,
                 dead: false,
                 malformed: limits::MalformedCounter::default(),
+                since: std::time::SystemTime::now(),
+                msgs_in: 0,
+                msgs_out: 1,
             },
         );
         Session { id, rx, signal }
@@ -412,6 +424,7 @@ impl Hub {
         let Some(conn) = conns.get_mut(&id).filter(|c| !c.dead) else {
             return;
         };
+        conn.msgs_in += 1;
         // A malformed frame is answered like any other, then counted; a
         // well-formed one is counted against its rate limit before it runs.
         let abusive = parsed.is_malformed() && conn.malformed.hit(now, rates.malformed_per_minute);
@@ -523,7 +536,7 @@ fn push(conns: &mut HashMap<ConnId, Conn>, id: ConnId, msg: Outgoing) {
         return;
     }
     match conn.tx.try_send(msg) {
-        Ok(()) => {}
+        Ok(()) => conn.msgs_out += 1,
         Err(mpsc::error::TrySendError::Full(_)) => {
             conn.dead = true;
             let capacity = conn.tx.max_capacity();

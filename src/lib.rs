@@ -15,6 +15,10 @@
 //!                                      hub's lock, run outside it
 //! ```
 //!
+//! `inspector` serves the local user's inspector page (`/inspector`) and
+//! records the message trace while one is open; `cti` is the toolbar event
+//! and request catalogue its simulator and `wsconnector simulate` share.
+//!
 //! `config` turns `config.xml` and flags into one validated `Config` before
 //! anything runs; `logging` sets up tracing; `cli` holds the clap types.
 //! `xml` reads and writes the v1 XML form of the context; `ctl` is the
@@ -29,10 +33,13 @@
 pub mod app;
 pub mod cli;
 pub mod config;
+pub mod cti;
 pub mod ctl;
+pub mod ctl_simulate;
 #[doc(hidden)]
 pub mod fuzzing;
 pub mod hub;
+pub mod inspector;
 pub mod logging;
 pub mod peer;
 pub mod platform;

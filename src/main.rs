@@ -17,6 +17,12 @@ fn main() -> ExitCode {
         Some(Command::CheckConfig { file }) => {
             check_config(file.as_deref().or(cli.config.as_deref()))
         }
+        Some(Command::Inspect(args)) => {
+            wsconnector::inspector::open::run(cli.config.as_deref(), &args)
+        }
+        Some(Command::Simulate(args)) => {
+            wsconnector::ctl_simulate::run(cli.config.as_deref(), &args)
+        }
         Some(Command::Cert {
             action: CertAction::Create { dir, force },
         }) => cert_create(cli.config.as_deref(), dir, force),

@@ -184,6 +184,24 @@ fn set_and_get_keep_types() {
 }
 
 #[test]
+fn ctl_simulate_is_wsconnector_simulate() {
+    let d = start("");
+    ok(
+        &d,
+        &["simulate", "VOICE", "EvRinging", "--ani", "3225551234"],
+    );
+    assert_eq!(
+        ok(&d, &["get", "VOICE", "GEN_T2P", "--raw"]).trim(),
+        "EvRinging"
+    );
+    assert_eq!(
+        ok(&d, &["get", "VOICE", "ANI", "--raw"]).trim(),
+        "3225551234"
+    );
+    exits(ctl(&d, &["simulate", "VOICE"]), 2);
+}
+
+#[test]
 fn clean_empties_an_existing_environment_only() {
     let d = start("");
     ok(&d, &["set", "VOICE", "a=1", "b=2"]);

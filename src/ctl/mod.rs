@@ -30,8 +30,9 @@ pub use client::{health, Client, Target};
 /// `wsconnector ctl [--port N] COMMAND`
 #[derive(Debug, Args)]
 pub struct CtlArgs {
-    /// The daemon's port; default: `Socket-port` of config.xml.
-    #[arg(long, global = true, value_name = "PORT")]
+    /// The daemon's port; default: `Socket-port` of config.xml. Given
+    /// before the command (`ctl --port 9443 get`).
+    #[arg(long, value_name = "PORT")]
     pub port: Option<u16>,
     /// What to do.
     #[command(subcommand)]
@@ -93,6 +94,8 @@ pub enum CtlCommand {
         #[arg(long, value_enum)]
         format: Option<Format>,
     },
+    /// Publish a toolbar event or page request, exactly as `wsconnector simulate`.
+    Simulate(crate::ctl_simulate::SimulateArgs),
 }
 
 /// Formats of `dump` and `load`.
@@ -142,6 +145,11 @@ impl CtlError {
 
 /// Runs `wsconnector ctl ...` with the config file in use; returns the exit code.
 pub fn run(args: CtlArgs, config_file: Option<&Path>) -> ExitCode {
+    if let CtlCommand::Simulate(mut sim) = args.command {
+        // One implementation with one set of exit codes (the same as ours).
+        sim.port = sim.port.or(args.port);
+        return crate::ctl_simulate::run(config_file, &sim);
+    }
     let result = target(&args, config_file).and_then(|target| {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -191,5 +199,9 @@ async fn execute(command: CtlCommand, target: &Target) -> Result<(), CtlError> {
         CtlCommand::Watch { env, count } => commands::watch(target, env.as_deref(), count).await,
         CtlCommand::Dump { format } => commands::dump(target, format).await,
         CtlCommand::Load { file, format } => commands::load(target, file.as_deref(), format).await,
+        // Handled in `run` before a runtime is built.
+        CtlCommand::Simulate(_) => Err(CtlError::Usage(
+            "simulate runs through wsconnector simulate".into(),
+        )),
     }
 }

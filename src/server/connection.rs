@@ -21,6 +21,7 @@ use super::guard::Admitted;
 use super::http::Slot;
 use super::ServerState;
 use crate::hub::{Outgoing, PeerInfo, Session};
+use crate::inspector::tap::{Direction, Tap};
 
 /// Close codes we send (RFC 6455 §7.4.1).
 pub mod close {
@@ -134,7 +135,12 @@ fn close_for(err: &WsError) -> End {
     }
 }
 
-async fn send_batch<S>(ws: &mut Ws<S>, first: Outgoing, session: &mut Session) -> Result<(), End>
+async fn send_batch<S>(
+    ws: &mut Ws<S>,
+    first: Outgoing,
+    session: &mut Session,
+    tap: &Tap,
+) -> Result<(), End>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -143,6 +149,8 @@ where
     while let Some(msg) = next.take() {
         match msg {
             Outgoing::Text(bytes) => {
+                // The inspector's trace: one atomic load while none is open.
+                tap.record(session.id.0, Direction::Out, bytes.as_str());
                 ws.feed(Message::Text(bytes))
                     .await
                     .map_err(|e| close_for(&e))?;
@@ -193,7 +201,7 @@ where
                 return End::Close(close::GOING_AWAY, "server shutting down".into());
             }
             out = session.recv() => {
-                match timeout(write_deadline, send_batch(ws, out, session)).await {
+                match timeout(write_deadline, send_batch(ws, out, session, &state.inspector.tap)).await {
                     Ok(Ok(())) => {}
                     Ok(Err(end)) => return end,
                     Err(_) => return End::Gone("peer takes no data: write timed out"),
@@ -209,6 +217,7 @@ where
                         // Customer data: only when Log-values asks for it.
                         tracing::debug!(conn = session.id.0, request = text.as_str(), "request text");
                     }
+                    state.inspector.tap.record(session.id.0, Direction::In, text.as_str());
                     state.hub.handle(session.id, text.as_str());
                 }
                 Some(Ok(Message::Binary(_))) => {

@@ -34,7 +34,8 @@ pub type HttpResponse = Response<Full<Bytes>>;
 /// How long browsers may cache a preflight answer, in seconds.
 const PREFLIGHT_MAX_AGE: &str = "600";
 
-fn text(status: StatusCode, body: impl Into<String>) -> HttpResponse {
+/// A plain-text answer with the daemon's security headers.
+pub(crate) fn text(status: StatusCode, body: impl Into<String>) -> HttpResponse {
     let mut r = Response::new(Full::new(Bytes::from(body.into() + "\n")));
     *r.status_mut() = status;
     let h = r.headers_mut();
@@ -86,6 +87,9 @@ pub async fn handle(
         ("/health", &Method::GET, _) => health(&admitted),
         ("/health", &Method::OPTIONS, _) => preflight(req.headers(), &admitted),
         _ if cx.plain_on_tls => text(StatusCode::BAD_REQUEST, PLAIN_ON_TLS),
+        (p, _, _) if crate::inspector::http::is_route(p) => {
+            crate::inspector::http::route(req, cx.clone())
+        }
         ("/", &Method::GET, _) if wants_websocket(req.headers()) => {
             upgrade(req, admitted, cx.clone())
         }
@@ -183,7 +187,7 @@ fn header_has_token(headers: &HeaderMap, name: http::header::HeaderName, token: 
 }
 
 /// A websocket key is the base64 of 16 bytes: 24 characters ending in `==`.
-fn valid_key(key: &[u8]) -> bool {
+pub(crate) fn valid_key(key: &[u8]) -> bool {
     key.len() == 24
         && key.ends_with(b"==")
         && key[..22]
@@ -210,7 +214,7 @@ pub fn ws_config(state: &ServerState) -> WebSocketConfig {
 
 /// A websocket handshake (`Connection: Upgrade`, `Upgrade: websocket`), as
 /// opposed to a browser loading the demo page.
-fn wants_websocket(headers: &HeaderMap) -> bool {
+pub(crate) fn wants_websocket(headers: &HeaderMap) -> bool {
     header_has_token(headers, CONNECTION, "upgrade")
         && header_has_token(headers, UPGRADE, "websocket")
 }

@@ -49,6 +49,8 @@ pub struct ServerState {
     /// Tripped after the stopping-service event was queued: connection tasks
     /// then send their close frames.
     pub(crate) closing: Shutdown,
+    /// The inspector page's sessions and message trace.
+    pub inspector: Arc<crate::inspector::Inspector>,
 }
 
 impl ServerState {
@@ -70,6 +72,7 @@ impl ServerState {
             tls,
             sockets_per_user: Mutex::new(HashMap::new()),
             closing: Shutdown::new(),
+            inspector: Arc::new(crate::inspector::Inspector::default()),
         })
     }
 

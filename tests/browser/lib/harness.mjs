@@ -142,7 +142,33 @@ export async function startDaemon(dir, settings, { port: wanted = 0 } = {}) {
       if (!exit) child.kill('SIGTERM');
       return withTimeout(exited, 'daemon exit after SIGTERM');
     },
+    /** `kill -9` (no close frames, nothing flushed), then the exit status. */
+    async kill() {
+      if (!exit) child.kill('SIGKILL');
+      return withTimeout(exited, 'daemon exit after SIGKILL');
+    },
+    /** The process id (e.g. for /proc/PID/status). */
+    pid: child.pid,
   };
+}
+
+/**
+ * Starts a daemon again on `port`, where its clients expect it, retrying
+ * while the port is still held (a predecessor being torn down) until the
+ * deadline. Resolves like `startDaemon`.
+ */
+export async function restartDaemon(dir, settings, port) {
+  const end = Date.now() + DEADLINE_MS;
+  for (;;) {
+    try {
+      const daemon = await startDaemon(dir, settings, { port });
+      if (daemon.port !== port) throw new Error(`restarted on ${daemon.port}, not ${port}`);
+      return daemon;
+    } catch (e) {
+      if (!/exited early/.test(e.message) || Date.now() > end) throw e;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
 }
 
 /** The test client page: a tiny websocket recorder driven from the tests. */

@@ -1,0 +1,296 @@
+//! How the inspector knows it is the local user: a one-time token in a file
+//! only that user can read, exchanged once for a session cookie.
+//!
+//! `wsconnector inspect` (another process of the same user) writes a fresh
+//! token to `<runtime dir>/inspector-<port>.token` (mode 0600, directory
+//! 0700) and opens `http://127.0.0.1:<port>/inspector?token=...`. The daemon
+//! reads that file when the URL is loaded, checks the token (constant-time,
+//! at most [`TOKEN_TTL`] old, the file owned by the daemon's user and
+//! private), deletes the file so the token cannot serve twice, and answers
+//! with an HttpOnly, SameSite=Strict cookie naming a random session.
+//! Sessions live in memory only: a daemon restart ends them.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use http::header::COOKIE;
+use http::HeaderMap;
+use serde::{Deserialize, Serialize};
+
+/// How long a token written by `wsconnector inspect` may wait to be used.
+pub const TOKEN_TTL: Duration = Duration::from_secs(60);
+/// How long an inspector session (its cookie) lasts.
+pub const SESSION_TTL: Duration = Duration::from_secs(12 * 3600);
+/// Most inspector sessions at once; the oldest is dropped for a new one.
+pub const MAX_SESSIONS: usize = 16;
+/// The session cookie's name.
+pub const COOKIE_NAME: &str = "wsc_inspector";
+/// Environment variable naming the directory for token files (tests, and
+/// hosts whose runtime directory is elsewhere). Both the daemon and
+/// `wsconnector inspect` read it.
+pub const RUNTIME_DIR_ENV: &str = "WSCONNECTOR_RUNTIME_DIR";
+
+/// Why a token could not be written or redeemed.
+#[derive(Debug, thiserror::Error)]
+pub enum TokenError {
+    /// No directory for the token file could be found.
+    #[error("no runtime directory for the inspector token: set {RUNTIME_DIR_ENV}")]
+    NoDirectory,
+    /// Reading or writing the file failed.
+    #[error("inspector token file {path}: {source}")]
+    Io {
+        /// The file or directory.
+        path: PathBuf,
+        /// What failed.
+        source: std::io::Error,
+    },
+    /// No token is waiting (never issued, already used, or another port).
+    #[error("no inspector token is waiting: run `wsconnector inspect` again")]
+    Missing,
+    /// The token does not match the one waiting.
+    #[error("wrong inspector token")]
+    Mismatch,
+    /// The token waited longer than [`TOKEN_TTL`].
+    #[error("the inspector token expired: run `wsconnector inspect` again")]
+    Expired,
+    /// The file is readable by others or owned by another user: not ours.
+    #[error("inspector token file {0} is not private to this user: refused")]
+    NotPrivate(PathBuf),
+    /// The file's content is not a token we wrote.
+    #[error("inspector token file {0} is malformed")]
+    Malformed(PathBuf),
+    /// The OS random source failed.
+    #[error("the OS random source failed: {0}")]
+    Random(String),
+}
+
+/// The content of a token file.
+#[derive(Debug, Serialize, Deserialize)]
+struct TokenFile {
+    /// 32 hex digits.
+    token: String,
+    /// The daemon port it is for.
+    port: u16,
+    /// When it was written, in milliseconds since the Unix epoch.
+    issued_ms: u64,
+}
+
+/// The directory for token files: `$WSCONNECTOR_RUNTIME_DIR`, else the
+/// user's runtime directory (`$XDG_RUNTIME_DIR/wsconnector` on Linux), else
+/// the user's local data directory (`%LOCALAPPDATA%\wsconnector` on
+/// Windows, `~/.local/share/wsconnector` on Linux without a runtime dir).
+pub fn runtime_dir() -> Option<PathBuf> {
+    if let Some(d) = std::env::var_os(RUNTIME_DIR_ENV).filter(|d| !d.is_empty()) {
+        return Some(PathBuf::from(d));
+    }
+    let dirs = directories::ProjectDirs::from("", "", "wsconnector")?;
+    Some(
+        dirs.runtime_dir()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| dirs.data_local_dir().to_path_buf()),
+    )
+}
+
+/// The token file for the daemon on `port`.
+pub fn token_path(dir: &Path, port: u16) -> PathBuf {
+    dir.join(format!("inspector-{port}.token"))
+}
+
+/// 16 random bytes as 32 hex digits.
+pub fn random_hex() -> Result<String, TokenError> {
+    let mut bytes = [0u8; 16];
+    getrandom::fill(&mut bytes).map_err(|e| TokenError::Random(e.to_string()))?;
+    Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn now_ms(now: SystemTime) -> u64 {
+    now.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> TokenError + '_ {
+    move |source| TokenError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Creates `dir` (0700 on Unix) when missing.
+fn private_dir(dir: &Path) -> Result<(), TokenError> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir).map_err(io(dir))
+}
+
+/// Writes a fresh token for the daemon on `port` into `dir` and returns it.
+/// The file is written beside its final name with mode 0600 and renamed
+/// over it, so the daemon never reads half a token and an older unused
+/// token stops working.
+pub fn issue(dir: &Path, port: u16) -> Result<String, TokenError> {
+    private_dir(dir)?;
+    let token = random_hex()?;
+    let file = TokenFile {
+        token: token.clone(),
+        port,
+        issued_ms: now_ms(SystemTime::now()),
+    };
+    let text = serde_json::to_string(&file).map_err(|e| TokenError::Io {
+        path: dir.to_path_buf(),
+        source: std::io::Error::other(e),
+    })?;
+    let path = token_path(dir, port);
+    let tmp = dir.join(format!("inspector-{port}.{}.tmp", random_hex()?));
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    let written = options
+        .open(&tmp)
+        .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|()| f.sync_all()))
+        .and_then(|()| std::fs::rename(&tmp, &path));
+    if let Err(e) = written {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(io(&path)(e));
+    }
+    Ok(token)
+}
+
+/// Equal bytes, in time that depends only on the lengths: the comparison
+/// must not tell an attacker how many leading characters were right.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Refuses a token file that another user owns or others may read.
+#[cfg(unix)]
+fn check_private(path: &Path, meta: &std::fs::Metadata) -> Result<(), TokenError> {
+    use std::os::unix::fs::MetadataExt;
+    if meta.uid() != nix::unistd::geteuid().as_raw() || meta.mode() & 0o077 != 0 {
+        return Err(TokenError::NotPrivate(path.to_path_buf()));
+    }
+    Ok(())
+}
+
+/// On Windows the per-user profile directory's ACL keeps others out.
+#[cfg(not(unix))]
+fn check_private(_path: &Path, _meta: &std::fs::Metadata) -> Result<(), TokenError> {
+    Ok(())
+}
+
+/// Checks `presented` against the token waiting in `dir` for `port` and
+/// deletes the file whatever the outcome, so a token is tried at most once.
+/// The caller serializes calls (see `Inspector::redeem`).
+pub fn redeem(dir: &Path, port: u16, presented: &str, now: SystemTime) -> Result<(), TokenError> {
+    let path = token_path(dir, port);
+    let meta = match std::fs::symlink_metadata(&path) {
+        Ok(m) => m,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(TokenError::Missing),
+        Err(e) => return Err(io(&path)(e)),
+    };
+    if !meta.file_type().is_file() {
+        return Err(TokenError::NotPrivate(path));
+    }
+    check_private(&path, &meta)?;
+    let text = std::fs::read_to_string(&path).map_err(io(&path))?;
+    // One try per token: a wrong guess burns it too.
+    std::fs::remove_file(&path).map_err(io(&path))?;
+    let file: TokenFile =
+        serde_json::from_str(&text).map_err(|_| TokenError::Malformed(path.clone()))?;
+    if file.port != port {
+        return Err(TokenError::Malformed(path));
+    }
+    if !constant_time_eq(file.token.as_bytes(), presented.as_bytes()) {
+        return Err(TokenError::Mismatch);
+    }
+    let age = now_ms(now).saturating_sub(file.issued_ms);
+    if u128::from(age) > TOKEN_TTL.as_millis() {
+        return Err(TokenError::Expired);
+    }
+    Ok(())
+}
+
+/// The open inspector sessions: random ids carried by the cookie.
+#[derive(Debug, Default)]
+pub struct Sessions {
+    /// Session id -> when it expires. A std mutex: held for a scan of at
+    /// most [`MAX_SESSIONS`] entries, never across `.await`.
+    open: Mutex<Vec<(String, Instant)>>,
+}
+
+impl Sessions {
+    /// A new session; its id goes into the cookie.
+    pub fn create(&self, now: Instant) -> Result<String, TokenError> {
+        let id = random_hex()?;
+        let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        open.retain(|(_, expires)| *expires > now);
+        if open.len() >= MAX_SESSIONS {
+            open.remove(0);
+        }
+        open.push((id.clone(), now + SESSION_TTL));
+        Ok(id)
+    }
+
+    /// True when a `Cookie` header names an open session. Every open
+    /// session is compared in constant time.
+    pub fn valid(&self, headers: &HeaderMap, now: Instant) -> bool {
+        let presented = cookie_values(headers, COOKIE_NAME);
+        if presented.is_empty() {
+            return false;
+        }
+        let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
+        let mut found = false;
+        for (id, expires) in open.iter() {
+            for p in &presented {
+                found |= constant_time_eq(id.as_bytes(), p.as_bytes()) && *expires > now;
+            }
+        }
+        found
+    }
+
+    /// Open sessions (tests).
+    pub fn len(&self) -> usize {
+        self.open.lock().map_or(0, |o| o.len())
+    }
+
+    /// True when no session is open.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Every value of cookie `name` in the request's `Cookie` headers.
+pub fn cookie_values(headers: &HeaderMap, name: &str) -> Vec<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .filter(|(k, _)| *k == name)
+        .map(|(_, v)| v.trim().to_string())
+        .collect()
+}
+
+/// The `Set-Cookie` value for session `id`: HttpOnly (no script reads it),
+/// SameSite=Strict (no other site's request carries it), scoped to
+/// `/inspector`, `Secure` over TLS.
+pub fn set_cookie(id: &str, secure: bool) -> String {
+    format!(
+        "{COOKIE_NAME}={id}; Path=/inspector; HttpOnly; SameSite=Strict; Max-Age={}{}",
+        SESSION_TTL.as_secs(),
+        if secure { "; Secure" } else { "" }
+    )
+}
