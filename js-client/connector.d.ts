@@ -77,6 +77,7 @@ export interface ConnectorError extends Error {
   name: 'ConnectorError';
   /**
    * The protocol's `errorCode` (`bad_request`, `not_registered`, `forbidden`, ...),
+   * `type_mismatch`, `out_of_range`, `not_found` (typed accessors),
    * or `timeout` (sent, no reply in time), `disconnected` (the socket closed
    * before the reply), `not_connected` (never sent: no connection in time, or stopped).
    */
@@ -103,7 +104,35 @@ export interface Environment {
   /** `name` or `*`; `values: true` adds the whole environment (`Values`) to each event. */
   setNotificationsOn(name: string, values?: boolean): Promise<{ environment: string; name: string; values: boolean }>;
   setNotificationsOff(name: string): Promise<unknown>;
+  /** v1 `LoadXML` (docs/protocol.md "XML shape"): one atomic write; variables outside `<environment>` go to this environment. */
+  LoadXML(xml: string, root?: string, prefix?: string): Promise<{ environments: Array<{ environment: string; epoch: number; seq: number }> }>;
+  /** v1 `RetrieveEnvironmentXML`: this environment as an XML document. */
+  RetrieveEnvironmentXML(callback?: (xml: string) => void): Promise<string>;
+  /** v1 `RetrieveXML`: every environment as an XML document (same as `connector.RetrieveXML`). */
+  RetrieveXML(callback?: (xml: string) => void): Promise<string>;
+  /** v1 typed accessors: `(name)` reads and converts (README "Typed accessors"), `(name, value)` converts and writes. */
+  ContextInteger(name: string): Promise<number>;
+  ContextInteger(name: string, value: Value): Promise<void>;
+  ContextLong(name: string): Promise<number>;
+  ContextLong(name: string, value: Value): Promise<void>;
+  ContextDouble(name: string): Promise<number>;
+  ContextDouble(name: string, value: Value): Promise<void>;
+  ContextBoolean(name: string): Promise<boolean>;
+  ContextBoolean(name: string, value: Value): Promise<void>;
+  ContextString(name: string): Promise<string>;
+  ContextString(name: string, value: Value): Promise<void>;
 }
+
+/** The kinds of the typed accessors (`Context${kind}`). */
+export type TypedKind = 'Integer' | 'Long' | 'Double' | 'Boolean' | 'String';
+
+/**
+ * The conversion the typed accessors apply; throws a ConnectorError with code
+ * `type_mismatch` or `out_of_range` (and `action` = `Context${kind}`).
+ */
+export declare function convertTyped(kind: 'Integer' | 'Long' | 'Double', value: unknown, name?: string): number;
+export declare function convertTyped(kind: 'Boolean', value: unknown, name?: string): boolean;
+export declare function convertTyped(kind: 'String', value: unknown, name?: string): string;
 
 export interface ConnectorOptions {
   /** Daemon host; default `127.0.0.1`. */
@@ -166,6 +195,7 @@ export declare class Connector {
   static States: typeof States;
   static backoffDelay: typeof backoffDelay;
   static diagnose: typeof diagnose;
+  static convertTyped: typeof convertTyped;
 
   /** Every message received: raw text and the MessageEvent. */
   onwebsocketmessage: ((data: string, event: MessageEvent) => void) | null;
@@ -210,6 +240,10 @@ export declare class Connector {
   launchProcess(name: string, parameter?: string): Promise<unknown>;
   showPickupDialog(title: string, buttonText: string, interactionId?: string): Promise<unknown>;
   openUrl(url: string): Promise<unknown>;
+  /** v1 `LoadXML`: the variables of an XML document with `<environment name>` elements, in one atomic write. */
+  LoadXML(xml: string, root?: string, prefix?: string): Promise<{ environments: Array<{ environment: string; epoch: number; seq: number }> }>;
+  /** v1 `RetrieveXML`: every environment as an XML document. */
+  RetrieveXML(callback?: (xml: string) => void): Promise<string>;
 
   /** `connector[env]` after `createEnvironment(env, ...)` (unless `env` collides with a member). */
   [env: string]: unknown;

@@ -139,6 +139,74 @@ function toPairs(data) {
   return Object.keys(data).map((k) => ({ [k]: data[k] }));
 }
 
+/**
+ * The v1 typed accessors (reference §2.3.2.2) and the values they take:
+ * Integer and Long are the COM 16- and 32-bit integers of the ActiveX.
+ */
+const TYPED_KINDS = Object.freeze({
+  Integer: { what: 'an integer from -32768 to 32767', min: -32768, max: 32767 },
+  Long: { what: 'an integer from -2147483648 to 2147483647', min: -2147483648, max: 2147483647 },
+  Double: { what: 'a finite number' },
+  Boolean: { what: 'a boolean' },
+  String: { what: 'a string' },
+});
+const INTEGER_TEXT = /^[+-]?\d+$/;
+const NUMBER_TEXT = /^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$/;
+
+/**
+ * Converts a stored JSON value (or a value to store) for the typed accessor
+ * `Context${kind}`; throws a ConnectorError `type_mismatch` or `out_of_range`.
+ * Rules (README "Typed accessors"): numbers and numeric strings for the
+ * numeric kinds; booleans, 0/1 and "true"/"false"/"1"/"0" for Boolean;
+ * strings, numbers and booleans (as text) and null (as "") for String.
+ */
+export function convertTyped(kind, value, name = 'value') {
+  const spec = TYPED_KINDS[kind];
+  if (!spec) throw new TypeError(`unknown typed accessor kind ${JSON.stringify(kind)}`);
+  const accessor = `Context${kind}`;
+  const shown = value === undefined ? 'undefined' : JSON.stringify(value);
+  const mismatch = () => failure('type_mismatch', `${accessor}: ${name} is ${shown}, not ${spec.what}`, accessor);
+  const text = typeof value === 'string' ? value.trim() : null;
+  switch (kind) {
+    case 'Integer':
+    case 'Long': {
+      let n = value;
+      if (text !== null) {
+        if (!INTEGER_TEXT.test(text)) throw mismatch();
+        n = Number(text);
+      }
+      if (typeof n !== 'number' || !Number.isInteger(n)) throw mismatch();
+      if (n < spec.min || n > spec.max) {
+        throw failure('out_of_range', `${accessor}: ${name} is ${shown}, outside ${spec.what}`, accessor);
+      }
+      return n;
+    }
+    case 'Double': {
+      let n = value;
+      if (text !== null) {
+        if (!NUMBER_TEXT.test(text)) throw mismatch();
+        n = Number(text);
+      }
+      if (typeof n !== 'number' || !Number.isFinite(n)) throw mismatch();
+      return n;
+    }
+    case 'Boolean': {
+      if (typeof value === 'boolean') return value;
+      if (value === 0 || value === 1) return value === 1;
+      const lower = text?.toLowerCase();
+      if (lower === 'true' || lower === '1') return true;
+      if (lower === 'false' || lower === '0') return false;
+      throw mismatch();
+    }
+    default: {
+      if (typeof value === 'string') return value;
+      if (value === null) return '';
+      if (typeof value === 'boolean' || (typeof value === 'number' && Number.isFinite(value))) return String(value);
+      throw mismatch();
+    }
+  }
+}
+
 /** Legacy pages pass sizes as strings ("300"): send numbers when they are numbers. */
 function num(value) {
   if (typeof value === 'string' && value.trim() !== '' && Number.isFinite(Number(value))) {
@@ -440,6 +508,23 @@ export class Connector {
     return this.#request('openUrl', { url });
   }
 
+  /**
+   * v1 `LoadXML`: sets the variables of an XML document (docs/protocol.md
+   * "XML shape", with `<environment name="...">` elements) in one atomic
+   * write. Needs a registration in every environment it names.
+   * @param {string} xml
+   * @param {string} [root] element whose content is loaded, default `context`
+   * @param {string} [prefix] put before every variable name
+   */
+  LoadXML(xml, root = '', prefix = '') {
+    return this.#request('loadXML', { xml, root, prefix });
+  }
+
+  /** v1 `RetrieveXML`: every environment as an XML document. @param {Function} [callback] */
+  RetrieveXML(callback) {
+    return this.#request('retrieveXML', {}, { callback });
+  }
+
   // ---- environments -------------------------------------------------------
 
   /** The record of `env`, created with its API object on first use. */
@@ -494,7 +579,40 @@ export class Connector {
       setNotificationsOn: (name, values = false) =>
         request('setNotificationsOn', { name, values: values === true }),
       setNotificationsOff: (name) => request('setNotificationsOff', { name }),
+      // v1 XML (reference §2.3.2.3): variables outside <environment> go to this one.
+      LoadXML: (xml, root = '', prefix = '') => request('loadXML', { xml, root, prefix }),
+      RetrieveEnvironmentXML: (callback) => request('retrieveEnvironmentXML', {}, callback),
+      RetrieveXML: (callback) => this.RetrieveXML(callback),
+      // v1 typed accessors (reference §2.3.2.2): (name) reads, (name, value) writes.
+      ContextInteger: (name, ...value) => this.#typed(env, 'Integer', name, value),
+      ContextLong: (name, ...value) => this.#typed(env, 'Long', name, value),
+      ContextDouble: (name, ...value) => this.#typed(env, 'Double', name, value),
+      ContextBoolean: (name, ...value) => this.#typed(env, 'Boolean', name, value),
+      ContextString: (name, ...value) => this.#typed(env, 'String', name, value),
     };
+  }
+
+  /**
+   * A typed accessor: with a value, converts and writes it; without, reads
+   * the variable and converts it (`not_found` when it is not set).
+   */
+  #typed(env, kind, name, value) {
+    const accessor = `Context${kind}`;
+    if (value.length > 0) {
+      let converted;
+      try {
+        converted = convertTyped(kind, value[0], String(name));
+      } catch (error) {
+        return Promise.reject(error);
+      }
+      return this.#request('setContextVariable', { environment: env, name, value: converted });
+    }
+    return this.#request('getEnvironment', { environment: env }).then((data) => {
+      if (data === null || typeof data !== 'object' || !Object.hasOwn(data, name)) {
+        throw failure('not_found', `${accessor}: ${env}.${name} is not set`, accessor);
+      }
+      return convertTyped(kind, data[name], `${env}.${name}`);
+    });
   }
 
   /** Records what a registration request intends, so a reconnect restores it;
@@ -627,7 +745,8 @@ export class Connector {
         this.#advance(rec, reply.epoch, reply.seq);
       }
     }
-    for (const e of (msg.action === 'setAllJSON' && reply.data?.environments) || []) {
+    const multi = msg.action === 'setAllJSON' || msg.action === 'loadXML';
+    for (const e of (multi && reply.data?.environments) || []) {
       const r = this.#envs[e.environment];
       if (r) this.#advance(r, e.epoch, e.seq);
     }
@@ -1061,5 +1180,6 @@ export class Connector {
 Connector.States = States;
 Connector.backoffDelay = backoffDelay;
 Connector.diagnose = diagnose;
+Connector.convertTyped = convertTyped;
 
 export default Connector;

@@ -75,6 +75,6 @@ npm ci --no-audit --no-fund --loglevel=error
 # --- The tests, one file at a time (each starts its own daemon and browser).
 node --test --test-concurrency=1 --test-timeout=120000 --test-reporter=spec \
   guard.test.mjs protocol.test.mjs wss.test.mjs connector.test.mjs demo.test.mjs faults.test.mjs \
-  inspector.test.mjs adversarial.test.mjs
+  inspector.test.mjs adversarial.test.mjs v1.test.mjs
 
 echo "=== browser tests passed in $(( $(date +%s) - start )) s"

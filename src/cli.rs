@@ -48,6 +48,8 @@ pub enum Command {
         #[arg(long)]
         user: bool,
     },
+    /// Talk to the running daemon of this OS user (scripts, support).
+    Ctl(crate::ctl::CtlArgs),
     /// Certificates for WSS.
     Cert {
         /// What to do with certificates.

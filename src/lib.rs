@@ -25,6 +25,8 @@
 //! The agent around the daemon: `agent` runs it (single-instance lock from
 //! `instance`, the Tokio runtime, the `tray` icon on the main thread), and
 //! `autostart` installs it to start at logon.
+//! `xml` reads and writes the v1 XML form of the context; `ctl` is the
+//! scripting client (`wsconnector ctl`) that talks to a running daemon.
 
 // Safe Rust everywhere; on Windows the Win32 calls of src/platform/windows.rs
 // need `unsafe`, which that module alone allows (deny, unlike forbid, lets
@@ -39,6 +41,7 @@ pub mod browser_policy;
 pub mod cli;
 pub mod config;
 pub mod cti;
+pub mod ctl;
 pub mod ctl_simulate;
 #[doc(hidden)]
 pub mod fuzzing;
@@ -53,6 +56,7 @@ pub mod server;
 pub mod store;
 pub mod tls;
 pub mod tray;
+pub mod xml;
 
 /// Product version, as `getVersion` and the hello report it.
 pub const VERSION: &str = env!("CARGO_PKG_VERSION");

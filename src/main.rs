@@ -40,6 +40,7 @@ fn main() -> ExitCode {
         Some(Command::BrowserPolicy { format, out }) => {
             tls::command::run_browser_policy(format, out.as_deref(), cli.config.as_deref())
         }
+        Some(Command::Ctl(args)) => wsconnector::ctl::run(args, cli.config.as_deref()),
     }
 }
 

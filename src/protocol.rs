@@ -55,6 +55,10 @@ pub const ACTIONS: &[&str] = &[
     "launchProcess",
     "showPickupDialog",
     "openUrl",
+    "loadXML",
+    "retrieveXML",
+    "retrieveEnvironmentXML",
+    "getStatus",
 ];
 
 /// A client request, selected by its `action` field (`requestId` is read
@@ -218,6 +222,39 @@ pub enum Request {
         /// The URL.
         url: String,
     },
+    /// v1 `LoadXML(xml, root, prefix)`: one atomic bulk write of the
+    /// variables in an XML document (docs/protocol.md "XML shape").
+    #[serde(rename = "loadXML")]
+    LoadXml {
+        /// The document.
+        xml: String,
+        /// Element whose content is loaded; absent or "" = `context`.
+        #[serde(default)]
+        root: Option<String>,
+        /// Prepended to every variable name; absent or "" = none.
+        #[serde(default)]
+        prefix: Option<String>,
+        /// Environment of variables outside an `<environment>` element.
+        #[serde(default)]
+        environment: Option<String>,
+        /// Not on the wire: the document as read, filled in by the hub
+        /// before it takes its lock (reading 1 MiB of XML must not stall
+        /// every other connection).
+        #[serde(skip)]
+        parsed: Option<Result<crate::xml::Loaded, crate::xml::XmlError>>,
+    },
+    /// v1 `RetrieveXML()`: every readable environment as XML.
+    #[serde(rename = "retrieveXML")]
+    RetrieveXml {},
+    /// v1 `RetrieveEnvironmentXML()`: one environment as XML.
+    #[serde(rename = "retrieveEnvironmentXML")]
+    RetrieveEnvironmentXml {
+        /// Environment name.
+        environment: String,
+    },
+    /// Native clients only (`wsconnector ctl status`): connections and
+    /// environments at a glance.
+    GetStatus {},
 }
 
 /// One environment's part of `setAllJSON`.
@@ -292,6 +329,9 @@ pub enum ErrorCode {
     /// Too many requests of this type from this OS user and origin: refused
     /// for the quarantine delay (`data.retryAfterMs`).
     RateLimited,
+    /// `loadXML` got a document that is not well-formed or not in the
+    /// documented shape; the message names line and column.
+    InvalidXml,
 }
 
 /// `SUCCESS` or `FAILURE`.
@@ -437,6 +477,10 @@ pub struct PickupEvent<'a> {
     pub error_message: Option<String>,
 }
 
+/// v3 `CLEAR_DATA` (reference §4.5.5.2): in a bulk write, this item is
+/// consumed (never stored) and, with value `"1"`, empties its environment
+/// before the write.
+pub const CLEAR_DATA_KEY: &str = "CLEAR_DATA";
 /// Environment the v1 `GEN_P2C` requests are written to.
 pub const GEN_P2C_ENVIRONMENT: &str = "Default";
 /// The v1 request key and the keys it consumes with it (never stored).

@@ -12,9 +12,10 @@ use super::desktop::{self, Job, Prepared};
 use super::{push, to_text, Conn, ConnId, HubSettings, Outgoing, PeerInfo, State, MAX_LINEAGE};
 use crate::protocol::{
     ContextEvent, ErrorCode, EventName, Outcome, Reply, Request, ResumeEnvironment, ACTIONS,
-    ALL_VARIABLES, MAX_REQUEST_ID_LEN, MAX_TOKEN_LEN,
+    ALL_VARIABLES, CLEAR_DATA_KEY, MAX_REQUEST_ID_LEN, MAX_TOKEN_LEN,
 };
 use crate::store::{names, Change, Commit, Event, Head, Replay, Store, StoreError, Write};
+use crate::xml;
 
 /// Why a request failed, as the reply says it.
 #[derive(Debug)]
@@ -156,6 +157,16 @@ pub(super) fn parse(text: &str) -> Parsed {
         };
         Failure::new(ErrorCode::BadRequest, message)
     });
+    if let Ok(Request::LoadXml {
+        xml,
+        root,
+        prefix,
+        environment,
+        parsed: loaded,
+    }) = &mut parsed.request
+    {
+        *loaded = Some(read_xml(xml, root, prefix, environment));
+    }
     parsed
 }
 
@@ -183,6 +194,21 @@ fn wrong_field<'o>(obj: &'o Map<String, Value>, error: &str) -> Option<&'o str> 
             matches!(Request::deserialize(&Value::Object(alone)), Err(e) if e.to_string() == error)
         })
         .map(|(k, _)| k.as_str())
+}
+
+/// Reads a `loadXML` document (docs/protocol.md §4.15).
+fn read_xml(
+    xml: &str,
+    root: &Option<String>,
+    prefix: &Option<String>,
+    environment: &Option<String>,
+) -> Result<xml::Loaded, xml::XmlError> {
+    let opts = xml::LoadOptions {
+        root: root.as_deref().unwrap_or_default(),
+        prefix: prefix.as_deref().unwrap_or_default(),
+        environment: environment.as_deref(),
+    };
+    xml::parse(xml, &opts)
 }
 
 /// What a successful request answers.
@@ -372,6 +398,76 @@ fn gen_p2c_rate(
     )
 }
 
+/// v3 `CLEAR_DATA` in a bulk write (reference §4.5.5.2): every such item is
+/// taken out of `writes` (never stored); `"1"`, `1` or `true` adds its
+/// environment to `clear`; `"0"`, `0`, `false`, `""` or `null` clear
+/// nothing; any other value is refused.
+fn take_clear_data(writes: &mut Vec<Write>, clear: &mut Vec<String>) -> Result<(), Failure> {
+    if !writes.iter().any(|w| w.1 == CLEAR_DATA_KEY) {
+        return Ok(());
+    }
+    let mut rest = Vec::with_capacity(writes.len());
+    for w in writes.drain(..) {
+        if w.1 != CLEAR_DATA_KEY {
+            rest.push(w);
+            continue;
+        }
+        let on = match &w.2 {
+            Value::String(s) if s == "1" => true,
+            Value::String(s) if s == "0" || s.is_empty() => false,
+            Value::Number(n) if n.as_f64() == Some(1.0) => true,
+            Value::Number(n) if n.as_f64() == Some(0.0) => false,
+            Value::Bool(b) => *b,
+            Value::Null => false,
+            other => {
+                return Err(Failure::new(
+                    ErrorCode::InvalidValue,
+                    format!("CLEAR_DATA in {:?} must be \"1\" (clear the environment first) or \"0\", not {other}", w.0),
+                ))
+            }
+        };
+        if on && !clear.contains(&w.0) {
+            clear.push(w.0);
+        }
+    }
+    *writes = rest;
+    Ok(())
+}
+
+/// Everything the bulk writes (`setContextJSON`, `setAllJSON`, `loadXML`)
+/// share: `CLEAR_DATA`, the v1 `GEN_P2C` door with its rate limit, then one
+/// atomic store write.
+#[allow(clippy::too_many_arguments)]
+fn bulk_write(
+    settings: &HubSettings,
+    store: &mut Store,
+    rate: &mut super::limits::RateLimiter,
+    peer: &PeerInfo,
+    id: ConnId,
+    request_id: &Option<Value>,
+    envs: &[String],
+    mut writes: Vec<Write>,
+    clear_all: bool,
+    now: Instant,
+) -> Result<(Commit, Option<Job>), Failure> {
+    let mut clear = if clear_all { envs.to_vec() } else { Vec::new() };
+    take_clear_data(&mut writes, &mut clear)?;
+    let job = desktop::gen_p2c_bulk(settings, peer, id, request_id.clone(), &mut writes)?;
+    gen_p2c_rate(settings, rate, peer, &job, now)?;
+    let commit = store.write_clearing(id, envs, writes, &clear, &peer.write)?;
+    Ok((commit, job))
+}
+
+/// The `data` of a multi-environment write: where each environment stands.
+fn heads_data(commit: &Commit) -> Value {
+    let heads: Vec<Value> = commit
+        .heads
+        .iter()
+        .map(|h| json!({"environment": h.environment, "epoch": h.epoch, "seq": h.seq}))
+        .collect();
+    json!({ "environments": heads })
+}
+
 /// Refuses data actions to connections without the `data` capability.
 fn need_data(peer: &PeerInfo) -> Result<(), Failure> {
     if peer.capabilities.data {
@@ -511,14 +607,17 @@ fn execute(
                     writes.push((environment.clone(), name, value));
                 }
             }
-            let job = desktop::gen_p2c_bulk(settings, peer, id, request_id.clone(), &mut writes)?;
-            gen_p2c_rate(settings, rate, peer, &job, now)?;
-            let commit = store.write(
+            let (commit, job) = bulk_write(
+                settings,
+                store,
+                rate,
+                peer,
                 id,
+                request_id,
                 std::slice::from_ref(&environment),
                 writes,
                 clear_data,
-                &peer.write,
+                now,
             )?;
             let mut answer = commit_answer(commit, None);
             answer.0.job = job;
@@ -534,22 +633,103 @@ fn execute(
                     writes.push((entry.environment.clone(), name, value));
                 }
             }
-            let job = desktop::gen_p2c_bulk(settings, peer, id, request_id.clone(), &mut writes)?;
-            gen_p2c_rate(settings, rate, peer, &job, now)?;
-            let commit = store.write(id, &envs, writes, clear_data, &peer.write)?;
-            let heads: Vec<Value> = commit
-                .heads
-                .iter()
-                .map(|h| json!({"environment": h.environment, "epoch": h.epoch, "seq": h.seq}))
-                .collect();
+            let (commit, job) = bulk_write(
+                settings, store, rate, peer, id, request_id, &envs, writes, clear_data, now,
+            )?;
             Ok((
                 Answer {
-                    data: Some(json!({ "environments": heads })),
+                    data: Some(heads_data(&commit)),
                     head: None,
                     job,
                 },
                 commit,
             ))
+        }
+        Request::LoadXml {
+            xml,
+            root,
+            prefix,
+            environment,
+            parsed,
+        } => {
+            need_data(peer)?;
+            // `parse` read the document before the lock was taken.
+            let loaded = parsed
+                .unwrap_or_else(|| read_xml(&xml, &root, &prefix, &environment))
+                .map_err(|e| Failure::new(ErrorCode::InvalidXml, format!("loadXML: {e}")))?;
+            let (commit, job) = bulk_write(
+                settings,
+                store,
+                rate,
+                peer,
+                id,
+                request_id,
+                &loaded.environments,
+                loaded.writes,
+                false,
+                now,
+            )?;
+            Ok((
+                Answer {
+                    data: Some(heads_data(&commit)),
+                    head: None,
+                    job,
+                },
+                commit,
+            ))
+        }
+        Request::RetrieveXml {} => {
+            need_data(peer)?;
+            let all = peer.read.allows_all();
+            let envs: Vec<(&str, Map<String, Value>)> = store
+                .environments()
+                .map(|(name, env)| (name, env.values(name, &peer.read)))
+                .filter(|(_, values)| all || !values.is_empty())
+                .collect();
+            plain(json!(xml::render(envs.iter().map(|(n, v)| (*n, v)))))
+        }
+        Request::RetrieveEnvironmentXml { environment } => {
+            need_data(peer)?;
+            let env = store.read(id, &environment)?;
+            let values = env.values(&environment, &peer.read);
+            let head = Head {
+                environment: environment.clone(),
+                epoch: env.epoch,
+                seq: env.seq,
+            };
+            Ok((
+                Answer {
+                    data: Some(json!(xml::render([(environment.as_str(), &values)]))),
+                    head: Some(head),
+                    job: None,
+                },
+                Commit::default(),
+            ))
+        }
+        Request::GetStatus {} => {
+            if peer.origin.is_some() {
+                return Err(Failure::new(
+                    ErrorCode::Forbidden,
+                    "getStatus is for native clients of this OS user (wsconnector ctl status), not for web pages",
+                ));
+            }
+            let environments: Vec<Value> = store
+                .environments()
+                .map(|(name, env)| {
+                    let clients: Vec<&str> = env
+                        .registrations()
+                        .filter_map(|c| store.registration(c, name))
+                        .map(|r| r.client_name.as_str())
+                        .collect();
+                    json!({"environment": name, "epoch": env.epoch, "seq": env.seq,
+                           "variables": env.len(), "clients": clients})
+                })
+                .collect();
+            plain(json!({
+                "version": crate::VERSION,
+                "connections": conns.len(),
+                "environments": environments,
+            }))
         }
         Request::GetEnvironment { environment } => {
             need_data(peer)?;
@@ -866,6 +1046,27 @@ mod tests {
     }
 
     #[test]
+    fn load_xml_is_read_before_the_lock() {
+        let text = json!({"action": "loadXML", "xml": "<context><environment name=\"E\"><a>1</a></environment></context>"}).to_string();
+        let Ok(Request::LoadXml {
+            parsed: Some(Ok(loaded)),
+            ..
+        }) = parse(&text).request
+        else {
+            panic!("not read");
+        };
+        assert_eq!(loaded.writes, vec![("E".into(), "a".into(), json!("1"))]);
+        let text = json!({"action": "loadXML", "xml": "<context>"}).to_string();
+        assert!(matches!(
+            parse(&text).request,
+            Ok(Request::LoadXml {
+                parsed: Some(Err(_)),
+                ..
+            })
+        ));
+    }
+
+    #[test]
     fn every_listed_action_parses() {
         for action in ACTIONS {
             let text = json!({
@@ -881,6 +1082,7 @@ mod tests {
                 "message": "m",
                 "buttonText": "b",
                 "url": "https://example.com/",
+                "xml": "<context/>",
             })
             .to_string();
             let p = parse(&text);

@@ -552,6 +552,37 @@ impl Store {
         clear: bool,
         write: &VarFilter,
     ) -> Result<Commit, StoreError> {
+        self.write_inner(conn, environments, writes, &|_| clear, write)
+    }
+
+    /// [`Store::write`] that clears only the environments named in `clear`
+    /// (a v3 `CLEAR_DATA=1` item names one environment of a bulk write).
+    /// Every environment in `clear` must also be in `environments`.
+    pub fn write_clearing(
+        &mut self,
+        conn: ConnId,
+        environments: &[String],
+        writes: Vec<Write>,
+        clear: &[String],
+        write: &VarFilter,
+    ) -> Result<Commit, StoreError> {
+        self.write_inner(
+            conn,
+            environments,
+            writes,
+            &|env| clear.iter().any(|c| c == env),
+            write,
+        )
+    }
+
+    fn write_inner(
+        &mut self,
+        conn: ConnId,
+        environments: &[String],
+        writes: Vec<Write>,
+        clear: &dyn Fn(&str) -> bool,
+        write: &VarFilter,
+    ) -> Result<Commit, StoreError> {
         // Validate everything before changing anything.
         let mut order: Vec<String> = Vec::new();
         for env in environments {
@@ -586,20 +617,16 @@ impl Store {
                 order.push(env.clone());
             }
         }
-        if clear {
-            for env in &order {
-                self.check_write_all(env, write)?;
-            }
+        for env in order.iter().filter(|e| clear(e)) {
+            self.check_write_all(env, write)?;
         }
         self.check_counts(conn, &writes, &order, clear)?;
 
         // Apply.
         let mut commit = Commit::default();
-        if clear {
-            for env in &order {
-                self.drop_vars(env);
-                commit.notices.push(self.emit(env, conn, Change::Cleaned));
-            }
+        for env in order.iter().filter(|e| clear(e)) {
+            self.drop_vars(env);
+            commit.notices.push(self.emit(env, conn, Change::Cleaned));
         }
         for (env, name, value) in writes.iter() {
             let Some(e) = self.envs.get_mut(env) else {
@@ -642,7 +669,7 @@ impl Store {
         conn: ConnId,
         writes: &[Write],
         order: &[String],
-        clear: bool,
+        clear: &dyn Fn(&str) -> bool,
     ) -> Result<(), StoreError> {
         let mut total = self.total_vars as i64;
         let mut own = self.variables_created_by(conn) as i64;
@@ -651,7 +678,7 @@ impl Store {
             let Some(e) = self.envs.get(env) else {
                 continue;
             };
-            let mut names: BTreeSet<&str> = if clear {
+            let mut names: BTreeSet<&str> = if clear(env) {
                 total -= e.vars.len() as i64;
                 own -= e.vars.values().filter(|v| v.creator == conn).count() as i64;
                 BTreeSet::new()

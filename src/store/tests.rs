@@ -200,6 +200,50 @@ fn clear_data_clears_each_environment_once_first() {
 }
 
 #[test]
+fn write_clearing_clears_only_the_named_environments_and_counts_right() {
+    let mut limits = limits();
+    limits.max_variables_per_environment = 2;
+    let mut s = Store::new(limits, 1000);
+    s.connect(A);
+    s.register(A, "VOICE", "t").unwrap();
+    s.register(A, "EMAIL", "t").unwrap();
+    set(&mut s, A, "VOICE", "v1", json!(1)).unwrap();
+    set(&mut s, A, "VOICE", "v2", json!(2)).unwrap();
+    set(&mut s, A, "EMAIL", "e1", json!(1)).unwrap();
+    let envs = ["VOICE".to_string(), "EMAIL".to_string()];
+    // Without the clear, two new names would exceed VOICE's limit of 2.
+    let w = vec![
+        ("VOICE".to_string(), "n1".to_string(), json!(1)),
+        ("VOICE".to_string(), "n2".to_string(), json!(2)),
+        ("EMAIL".to_string(), "e2".to_string(), json!(2)),
+    ];
+    assert_eq!(
+        s.write_clearing(A, &envs, w.clone(), &[], &all())
+            .unwrap_err()
+            .code(),
+        ErrorCode::LimitExceeded
+    );
+    let commit = s
+        .write_clearing(A, &envs, w, &["VOICE".to_string()], &all())
+        .unwrap();
+    let kinds: Vec<(&str, &Change)> = commit
+        .notices
+        .iter()
+        .map(|n| (n.environment.as_str(), &n.event.change))
+        .collect();
+    assert_eq!(kinds[0], ("VOICE", &Change::Cleaned));
+    assert_eq!(kinds.len(), 4);
+    assert!(kinds[1..]
+        .iter()
+        .all(|(_, c)| matches!(c, Change::Set { .. })));
+    let voice = s.environment("VOICE").unwrap();
+    assert_eq!((voice.get("v1"), voice.len()), (None, 2));
+    assert_eq!(s.environment("EMAIL").unwrap().len(), 2);
+    assert_eq!(s.total_variables(), 4);
+    assert_eq!(s.variables_created_by(A), 4);
+}
+
+#[test]
 fn clear_data_without_writes_still_clears() {
     let mut s = store();
     s.register(A, "VOICE", "t").unwrap();

@@ -309,6 +309,25 @@ pub fn load_at(tls: &TlsConfig, now: OffsetDateTime) -> Result<LoadedCertificate
     })
 }
 
+/// The server (leaf) certificate `tls` names, without building a server:
+/// `wsconnector ctl` pins it to talk to its own daemon over WSS.
+pub fn leaf_certificate(tls: &TlsConfig) -> Result<CertificateDer<'static>, TlsError> {
+    let cert_path = tls.certificate_path.as_path();
+    let data = read_file("certificate", cert_path)?;
+    let chain = if looks_like_pem(&data) {
+        read_pem_bundle(cert_path, &data)?.0
+    } else {
+        read_pkcs12(cert_path, &data, &tls.password.0)?.0
+    };
+    chain
+        .into_iter()
+        .next()
+        .ok_or_else(|| TlsError::NotACertificate {
+            path: cert_path.to_path_buf(),
+            detail: "the file has no certificate".to_string(),
+        })
+}
+
 /// `YYYY-MM-DD HH:MM UTC`, the one date format of our messages.
 pub fn format_utc(t: OffsetDateTime) -> String {
     let t = t.to_offset(time::UtcOffset::UTC);

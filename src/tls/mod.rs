@@ -24,5 +24,6 @@ pub mod trust;
 pub use expiry::{CertificateStatus, RENEW_WARNING_DAYS};
 pub use load::server_config_with_expiry;
 pub use load::{
-    format_utc, load, load_at, server_config, LoadedCertificate, TlsError, EXPIRY_WARNING_DAYS,
+    format_utc, leaf_certificate, load, load_at, server_config, LoadedCertificate, TlsError,
+    EXPIRY_WARNING_DAYS,
 };
