@@ -1074,6 +1074,23 @@ fn action_table() -> Vec<(&'static str, Vec<Field>, Value)> {
             vec![f("url", Str, true)],
             json!({"url": "https://crm.example.com/x"}),
         ),
+        (
+            "loadXML",
+            vec![
+                f("xml", Str, true),
+                f("root", OptStr, false),
+                f("prefix", OptStr, false),
+                f("environment", OptStr, false),
+            ],
+            json!({"xml": "<context/>", "root": "", "prefix": "", "environment": env}),
+        ),
+        ("retrieveXML", vec![], json!({})),
+        (
+            "retrieveEnvironmentXML",
+            vec![f("environment", Str, true)],
+            json!({"environment": env}),
+        ),
+        ("getStatus", vec![], json!({})),
     ]
 }
 
@@ -1683,12 +1700,14 @@ async fn second_os_user_with_allow_other_users_gets_data_only() {
     .await;
     let mut w = Witness::new(&d).await;
     let p = d.port;
-    let desktop = [
+    // Desktop actions, and getStatus which only native clients may use.
+    let forbidden_to_pages = [
         "launchProcess",
         "openUrl",
         "setSizeWindow",
         "showNotification",
         "showPickupDialog",
+        "getStatus",
     ];
     // Every action, then what the docs promise: the shared context.
     let mut requests: Vec<Value> = action_table()
@@ -1736,7 +1755,7 @@ async fn second_os_user_with_allow_other_users_gets_data_only() {
             let action = req["action"].as_str().unwrap();
             assert_eq!(reply["type"], "reply", "{action}: {reply}");
             assert_eq!(reply["action"], action, "{reply}");
-            if desktop.contains(&action) {
+            if forbidden_to_pages.contains(&action) {
                 assert_eq!(reply["errorCode"], "forbidden", "{action}: {reply}");
             } else {
                 assert_ne!(reply["errorCode"], "forbidden", "{action}: {reply}");
