@@ -20,7 +20,7 @@
 //! and request catalogue its simulator and `wsconnector simulate` share.
 //!
 //! `config` turns `config.xml` and flags into one validated `Config` before
-//! anything runs; `logging` sets up tracing; `cli` holds the clap types.
+//! anything runs; `reload` re-reads it live (file watcher, SIGHUP, tray); `logging` sets up tracing; `cli` holds the clap types.
 
 // Safe Rust everywhere; on Windows the Win32 calls of src/platform/windows.rs
 // need `unsafe`, which that module alone allows (deny, unlike forbid, lets
@@ -41,6 +41,7 @@ pub mod logging;
 pub mod peer;
 pub mod platform;
 pub mod protocol;
+pub mod reload;
 pub mod server;
 pub mod store;
 pub mod tls;

@@ -156,6 +156,8 @@ fn run(explicit: Option<&Path>) -> ExitCode {
             }
         };
         let stop_requested = stop_signal();
+        #[cfg(unix)]
+        reload_on_sighup(daemon.reloader());
         println!("{}", daemon.banner());
         tracing::info!("{}", daemon.banner());
         let stop = daemon.shutdown_token();
@@ -167,6 +169,26 @@ fn run(explicit: Option<&Path>) -> ExitCode {
         daemon.wait().await;
         ExitCode::SUCCESS
     })
+}
+
+/// SIGHUP re-reads config.xml (as for sshd or nginx). Registered before the
+/// banner, like the stop handlers: SIGHUP's default action ends the process.
+#[cfg(unix)]
+fn reload_on_sighup(reloader: std::sync::Arc<wsconnector::reload::Reloader>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::hangup()) {
+        Ok(mut hup) => {
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    tracing::info!("SIGHUP received: reloading the configuration");
+                    let r = reloader.clone();
+                    // Reading the file blocks; `reload` logs the outcome.
+                    let _ = tokio::task::spawn_blocking(move || r.reload()).await;
+                }
+            });
+        }
+        Err(e) => tracing::warn!("SIGHUP will not reload the configuration: {e}"),
+    }
 }
 
 /// Registers the stop handlers now — before the banner is printed, so a
