@@ -343,6 +343,37 @@ async fn read_and_write_allow_lists_change_on_the_open_connection() {
 }
 
 #[tokio::test]
+async fn store_limits_and_rate_limits_change_on_the_open_connection() {
+    let f = start_from_file(&format!("<AllowedHosts>{CRM}</AllowedHosts>")).await;
+    let mut crm = f.connect(Some(CRM)).await;
+    ok(&mut crm, register("VOICE")).await;
+    save_by_rename(
+        &f.path,
+        &config_xml(&format!(
+            "<AllowedHosts>{CRM}</AllowedHosts>\
+             <Limits><MaxEnvironmentsPerConnection>1</MaxEnvironmentsPerConnection></Limits>\
+             <RateLimits><RateLimit action=\"getVersion\" perMinute=\"2\" quarantine=\"1m\"/></RateLimits>"
+        )),
+    );
+    f.until_stats(ReloadStats {
+        applied: 1,
+        rejected: 0,
+    })
+    .await;
+    // The registration it has stays; a second one is over the new limit.
+    ok(&mut crm, set("VOICE", "ANI", "1")).await;
+    assert_eq!(
+        error_code(&mut crm, register("EMAIL")).await,
+        "limit_exceeded"
+    );
+    let version = json!({"action": "getVersion"});
+    ok(&mut crm, version.clone()).await;
+    ok(&mut crm, version.clone()).await;
+    assert_eq!(error_code(&mut crm, version).await, "rate_limited");
+    f.daemon.shutdown();
+}
+
+#[tokio::test]
 async fn an_invalid_or_truncated_file_is_rejected_and_the_running_configuration_stays() {
     let f = start_from_file(&format!("<AllowedHosts>{CRM}</AllowedHosts>")).await;
     let mut crm = f.connect(Some(CRM)).await;
@@ -507,7 +538,8 @@ async fn direct_reload_reports_changes_and_embedded_defaults_have_nothing_to_rel
 }
 
 /// The real binary: SIGHUP re-reads the file (the watcher's quiet period is
-/// an hour here, so only the signal can have done it).
+/// an hour here, so only the signal can have done it); a new origin and a
+/// new Log-level (INFO to DEBUG: the hub's debug lines appear) take effect.
 #[cfg(unix)]
 #[test]
 fn sighup_reloads_the_configuration_of_the_running_binary() {
@@ -518,24 +550,36 @@ fn sighup_reloads_the_configuration_of_the_running_binary() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.xml");
     let logs = dir.path().join("logs");
-    let xml = |hosts: &str| {
+    let xml = |hosts: &str, level: &str| {
         format!(
             "<configuration><Socket-port>0</Socket-port><Log-path>{}</Log-path>\
+             <Log-level>{level}</Log-level>\
              <Timers><ConfigReloadDebounce>1h</ConfigReloadDebounce></Timers>\
              <AllowedHosts>{hosts}</AllowedHosts></configuration>",
             logs.display()
         )
     };
-    std::fs::write(&path, xml(CRM)).unwrap();
-    let mut child = Command::new(env!("CARGO_BIN_EXE_wsconnector"))
+    std::fs::write(&path, xml(CRM, "INFO")).unwrap();
+    /// Kills the daemon if an assertion fails before it is stopped.
+    struct Reap(std::process::Child);
+    impl Drop for Reap {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let child = Command::new(env!("CARGO_BIN_EXE_wsconnector"))
+        // RUST_LOG would fix the level.
+        .env_remove("RUST_LOG")
         .args(["run", "--config"])
         .arg(&path)
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
+    let mut child = Reap(child);
     let mut banner = String::new();
-    BufReader::new(child.stdout.take().unwrap())
+    BufReader::new(child.0.stdout.take().unwrap())
         .read_line(&mut banner)
         .unwrap();
     let start = banner.find("127.0.0.1:").expect("banner") + "127.0.0.1:".len();
@@ -571,9 +615,9 @@ fn sighup_reloads_the_configuration_of_the_running_binary() {
         }
     };
     assert_eq!(status(TOOLBAR), "403");
-    std::fs::write(&path, xml(&format!("{CRM};{TOOLBAR}"))).unwrap();
+    std::fs::write(&path, xml(&format!("{CRM};{TOOLBAR}"), "DEBUG")).unwrap();
     let hup = Command::new("kill")
-        .args(["-HUP", &child.id().to_string()])
+        .args(["-HUP", &child.0.id().to_string()])
         .status()
         .unwrap();
     assert!(hup.success());
@@ -588,17 +632,24 @@ fn sighup_reloads_the_configuration_of_the_running_binary() {
             .unwrap_or_default()
             .contains(needle)
     };
-    while !(logged("SIGHUP received") && logged("configuration reloaded from")) {
+    // "session opened" is a DEBUG line of the hub (the upgrade just made).
+    while !(logged("SIGHUP received")
+        && logged("configuration reloaded from")
+        && logged("session opened"))
+    {
         assert!(Instant::now() < end, "reload not logged in time");
         std::thread::sleep(Duration::from_millis(10));
     }
-    assert!(child.try_wait().unwrap().is_none(), "SIGHUP did not end it");
+    assert!(
+        child.0.try_wait().unwrap().is_none(),
+        "SIGHUP did not end it"
+    );
     Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
+        .args(["-TERM", &child.0.id().to_string()])
         .status()
         .unwrap();
     let end = Instant::now() + DEADLINE;
-    while child.try_wait().unwrap().is_none() {
+    while child.0.try_wait().unwrap().is_none() {
         assert!(Instant::now() < end, "daemon did not stop");
         std::thread::sleep(Duration::from_millis(10));
     }
