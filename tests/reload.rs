@@ -76,9 +76,14 @@ struct Fixture {
 
 /// A whole config.xml: port 0, the short debounce, and `body`.
 fn config_xml(body: &str) -> String {
+    config_xml_with(DEBOUNCE, body)
+}
+
+/// A whole config.xml with the quiet period `debounce`.
+fn config_xml_with(debounce: &str, body: &str) -> String {
     format!(
         "<configuration>\n<Socket-port>0</Socket-port>\n\
-         <Timers><ConfigReloadDebounce>{DEBOUNCE}</ConfigReloadDebounce></Timers>\n\
+         <Timers><ConfigReloadDebounce>{debounce}</ConfigReloadDebounce></Timers>\n\
          {body}\n</configuration>\n"
     )
 }
@@ -93,10 +98,14 @@ fn save_by_rename(path: &Path, xml: &str) {
 }
 
 async fn start_from_file(body: &str) -> Fixture {
+    start_from_xml(&config_xml(body)).await
+}
+
+async fn start_from_xml(xml: &str) -> Fixture {
     log_buffer();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("config.xml");
-    std::fs::write(&path, config_xml(body)).unwrap();
+    std::fs::write(&path, xml).unwrap();
     let loaded = load_file(&path).unwrap();
     // load_file makes the path absolute; log lines name that form.
     let path = match &loaded.config.source {
@@ -380,11 +389,10 @@ async fn an_invalid_or_truncated_file_is_rejected_and_the_running_configuration_
     ok(&mut crm, register("VOICE")).await;
 
     // An invalid value (and the origin gone): nothing of it applies.
-    std::fs::write(
+    save_by_rename(
         &f.path,
-        config_xml("<Limits><MaxConnections>lots</MaxConnections></Limits>"),
-    )
-    .unwrap();
+        &config_xml("<Limits><MaxConnections>lots</MaxConnections></Limits>"),
+    );
     f.until_stats(ReloadStats {
         applied: 0,
         rejected: 1,
@@ -411,13 +419,12 @@ async fn an_invalid_or_truncated_file_is_rejected_and_the_running_configuration_
     })
     .await;
     ok(&mut crm, set("VOICE", "ANI", "2")).await;
-    std::fs::write(
+    save_by_rename(
         &f.path,
-        config_xml(&format!(
+        &config_xml(&format!(
             "<AllowedHosts>{CRM}</AllowedHosts><Limits><MaxConnections>300</MaxConnections></Limits>"
         )),
-    )
-    .unwrap();
+    );
     f.until_stats(ReloadStats {
         applied: 1,
         rejected: 2,
@@ -507,10 +514,14 @@ async fn a_setting_that_needs_a_restart_is_logged_and_keeps_its_running_value() 
 
 #[tokio::test]
 async fn direct_reload_reports_changes_and_embedded_defaults_have_nothing_to_reload() {
-    let f = start_from_file("").await;
+    // An hour of quiet: only the direct call reloads.
+    let f = start_from_xml(&config_xml_with("1h", "")).await;
     std::fs::write(
         &f.path,
-        config_xml("<Limits><MaxEnvironments>90</MaxEnvironments></Limits>"),
+        config_xml_with(
+            "1h",
+            "<Limits><MaxEnvironments>90</MaxEnvironments></Limits>",
+        ),
     )
     .unwrap();
     let reloader = f.daemon.reloader();
@@ -525,6 +536,13 @@ async fn direct_reload_reports_changes_and_embedded_defaults_have_nothing_to_rel
     );
     assert!(report.needs_restart.is_empty());
     assert_eq!(f.daemon.state.hub.settings().limits.max_environments, 90);
+    assert_eq!(
+        f.daemon.reload_stats(),
+        ReloadStats {
+            applied: 1,
+            rejected: 0
+        }
+    );
     f.daemon.shutdown();
 
     let embedded = start(test_config()).await;
@@ -653,4 +671,69 @@ fn sighup_reloads_the_configuration_of_the_running_binary() {
         assert!(Instant::now() < end, "daemon did not stop");
         std::thread::sleep(Duration::from_millis(10));
     }
+}
+
+/// The hub side, without sockets: a regrant that fails closes the session
+/// with 1008 ahead of what is queued (here its hello); one that succeeds
+/// changes the grants the next request is checked against.
+#[test]
+fn hub_regrant_closes_ahead_of_the_queue_or_changes_the_grants() {
+    use wsconnector::config::{Capabilities, Config, VarFilter};
+    use wsconnector::hub::{Hub, HubSettings, Outgoing, PeerInfo};
+    use wsconnector::peer::OsUser;
+
+    let hub = Hub::new(HubSettings {
+        limits: Config::embedded().limits,
+        resume_token_ttl: Duration::from_secs(60),
+        host_name: "PC".into(),
+        user_name: "alice".into(),
+        platform: Arc::new(wsconnector::platform::Recording::new()),
+        programs: Vec::new(),
+        gen_p2c: Default::default(),
+        pickup_timeout: Duration::from_secs(30),
+    });
+    let peer = PeerInfo {
+        os_user: OsUser {
+            id: "uid:1".into(),
+            name: "alice".into(),
+        },
+        origin: Some(CRM.into()),
+        capabilities: Capabilities::DATA_ONLY,
+        read: VarFilter::default(),
+        write: VarFilter::default(),
+        open_url_patterns: Vec::new(),
+    };
+    let text = |msg: Option<Outgoing>| match msg {
+        Some(Outgoing::Text(t)) => serde_json::from_str::<Value>(t.as_str()).unwrap(),
+        other => panic!("expected a text message, got {other:?}"),
+    };
+
+    let mut kept = hub.open(peer.clone());
+    assert_eq!(text(kept.try_recv())["type"], "hello");
+    let out = hub.regrant(kept.id, |p| {
+        Ok(PeerInfo {
+            capabilities: Capabilities::default(),
+            ..p.clone()
+        })
+    });
+    assert_eq!(out.regranted, vec![kept.id]);
+    hub.handle(kept.id, r#"{"action":"getData"}"#);
+    assert_eq!(text(kept.try_recv())["errorCode"], "forbidden");
+
+    let mut revoked = hub.open(peer);
+    let out = hub.regrant(revoked.id, |_| Err("origin-no-longer-allowed: test".into()));
+    assert_eq!(out.closed.len(), 1);
+    assert_eq!(
+        revoked.try_recv(),
+        Some(Outgoing::Close {
+            code: 1008,
+            reason: "origin-no-longer-allowed: test".into()
+        }),
+        "the close comes before the queued hello"
+    );
+    hub.handle(revoked.id, r#"{"action":"getData"}"#);
+    assert!(
+        matches!(revoked.try_recv(), Some(Outgoing::Close { code: 1008, .. })),
+        "nothing more is queued for a revoked connection"
+    );
 }
