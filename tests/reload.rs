@@ -586,7 +586,10 @@ fn sighup_reloads_the_configuration_of_the_running_binary() {
             let _ = self.0.wait();
         }
     }
-    let child = Command::new(env!("CARGO_BIN_EXE_wsconnector"))
+    // The shared CARGO_TARGET_DIR of parallel worktrees may hold another
+    // branch's build here; the panic above then says so.
+    const BIN: &str = env!("CARGO_BIN_EXE_wsconnector");
+    let child = Command::new(BIN)
         // RUST_LOG would fix the level.
         .env_remove("RUST_LOG")
         .args(["run", "--config"])
@@ -609,10 +612,13 @@ fn sighup_reloads_the_configuration_of_the_running_binary() {
         .unwrap();
     // The status of an upgrade from `origin`; a refused connection may be
     // reset before its status line is read, so an I/O error is retried.
-    let status = |origin: &str| {
+    let status = |origin: &str, child: &mut std::process::Child| {
         use std::io::Read;
         let end = Instant::now() + DEADLINE;
         loop {
+            if let Some(exit) = child.try_wait().unwrap() {
+                panic!("the daemon exited ({exit}): is {BIN} built from this tree?");
+            }
             let attempt = (|| -> std::io::Result<String> {
                 let mut s = std::net::TcpStream::connect(("127.0.0.1", port))?;
                 write!(
@@ -632,7 +638,7 @@ fn sighup_reloads_the_configuration_of_the_running_binary() {
             std::thread::sleep(Duration::from_millis(10));
         }
     };
-    assert_eq!(status(TOOLBAR), "403");
+    assert_eq!(status(TOOLBAR, &mut child.0), "403");
     std::fs::write(&path, xml(&format!("{CRM};{TOOLBAR}"), "DEBUG")).unwrap();
     let hup = Command::new("kill")
         .args(["-HUP", &child.0.id().to_string()])
@@ -640,7 +646,7 @@ fn sighup_reloads_the_configuration_of_the_running_binary() {
         .unwrap();
     assert!(hup.success());
     let end = Instant::now() + DEADLINE;
-    while status(TOOLBAR) != "101" {
+    while status(TOOLBAR, &mut child.0) != "101" {
         assert!(Instant::now() < end, "SIGHUP did not reload in time");
         std::thread::sleep(Duration::from_millis(10));
     }
