@@ -40,7 +40,7 @@ use crate::config::{self, Config, ConfigError, ConfigSource};
 use crate::hub::{ConnId, HubSettings, PeerInfo};
 use crate::logging::LevelChange;
 use crate::peer::OsUser;
-use crate::server::guard::{self, GuardContext};
+use crate::server::guard::{self, GuardContext, Refusal};
 use crate::server::ServerState;
 
 /// Start of the close reason sent with 1008 to a connection whose origin a
@@ -288,9 +288,6 @@ fn keep_restart_only(old: &Config, new: &mut Config) {
 /// The grants an open connection has under `config`, or why it lost access.
 /// Native clients (no Origin) never depend on the configuration.
 fn regrant(peer: &PeerInfo, config: &Config, port: u16, me: &OsUser) -> Result<PeerInfo, String> {
-    let Some(origin) = peer.origin.as_deref() else {
-        return Ok(peer.clone());
-    };
     let owner = Ok(peer.os_user.clone());
     let cx = GuardContext {
         config,
@@ -298,22 +295,23 @@ fn regrant(peer: &PeerInfo, config: &Config, port: u16, me: &OsUser) -> Result<P
         me,
         peer: &owner,
     };
-    let (capabilities, read, write, open_url_patterns) = guard::origin_grant(origin, &cx)
-        .map_err(|_| {
-            format!("{ORIGIN_REVOKED}: the origin was removed from AllowedHosts by a configuration reload")
-        })?;
-    if peer.os_user.id != me.id && !config.allow_other_users {
-        return Err(format!(
+    // The handshake's own decision, so a reload grants exactly what a new
+    // connection would get (e.g. data only for another OS user).
+    match guard::decide(peer.origin.as_deref(), peer.os_user.clone(), &cx) {
+        Ok(a) => Ok(PeerInfo {
+            capabilities: a.capabilities,
+            read: a.read,
+            write: a.write,
+            open_url_patterns: a.open_url_patterns,
+            ..peer.clone()
+        }),
+        Err(Refusal::OtherUser { .. } | Refusal::OtherUserNative { .. }) => Err(format!(
             "{OTHER_USER_REVOKED}: AllowOtherUsers was turned off by a configuration reload"
-        ));
+        )),
+        Err(_) => Err(format!(
+            "{ORIGIN_REVOKED}: the origin was removed from AllowedHosts by a configuration reload"
+        )),
     }
-    Ok(PeerInfo {
-        capabilities,
-        read,
-        write,
-        open_url_patterns,
-        ..peer.clone()
-    })
 }
 
 /// Re-decides the grants of connection `id` against the configuration in
@@ -482,7 +480,11 @@ mod tests {
         let err = regrant(&other, &cfg, 8443, &me).unwrap_err();
         assert!(err.starts_with(OTHER_USER_REVOKED), "{err}");
         cfg.allow_other_users = true;
-        assert!(regrant(&other, &cfg, 8443, &me).is_ok());
+        // As at the handshake: another user's page gets data access at most.
+        assert_eq!(
+            regrant(&other, &cfg, 8443, &me).unwrap().capabilities,
+            Capabilities::DATA_ONLY
+        );
     }
 
     #[test]

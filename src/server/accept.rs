@@ -169,7 +169,9 @@ where
         // A request moves the deadline to `now + idle` while we sleep: wake
         // at least every `idle` to see it (the first deadline, the handshake
         // timeout, may be later than that).
-        let deadline = cx.deadline().min(Instant::now() + state.config.timers.idle);
+        let deadline = cx
+            .deadline()
+            .min(Instant::now() + state.config().timers.idle);
         tokio::select! {
             result = conn.as_mut() => {
                 if let Err(e) = result {

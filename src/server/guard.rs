@@ -161,11 +161,10 @@ fn own_origin(origin: &str, cx: &GuardContext<'_>) -> bool {
 
 /// What a browser origin may do: its capabilities, read and write
 /// allow-lists and `openUrl` patterns.
-pub type Grant = (Capabilities, VarFilter, VarFilter, Vec<String>);
+type Grant = (Capabilities, VarFilter, VarFilter, Vec<String>);
 
-/// The grant of an allowed `origin` (not `null`), or the refusal. The
-/// handshake and a live reload (re-deciding open connections) both use it.
-pub fn origin_grant(origin: &str, cx: &GuardContext<'_>) -> Result<Grant, Refusal> {
+/// The grant of an allowed `origin` (not `null`), or the refusal.
+fn origin_grant(origin: &str, cx: &GuardContext<'_>) -> Result<Grant, Refusal> {
     match cx.config.origin_entry(origin) {
         Some(entry) => Ok((
             entry.capabilities,
@@ -190,12 +189,33 @@ pub fn check(headers: &HeaderMap, cx: &GuardContext<'_>) -> Result<Admitted, Ref
     if !host_is_ours(host, cx) {
         return Err(Refusal::ForeignHost(host.to_string()));
     }
-    let grant = match origin {
-        None => None,
-        Some(o) if o.trim().eq_ignore_ascii_case("null") => return Err(Refusal::NullOrigin),
-        Some(o) => Some(origin_grant(o, cx)?),
-    };
+    if origin.is_some_and(|o| o.trim().eq_ignore_ascii_case("null")) {
+        return Err(Refusal::NullOrigin);
+    }
+    let grant = origin.map(|o| origin_grant(o, cx)).transpose()?;
     let user = cx.peer.clone().map_err(Refusal::UnknownPeer)?;
+    admit(origin, grant, user, cx)
+}
+
+/// What `user`, connecting from `origin` (`None` = native client), may do
+/// under `cx.config`, or the refusal. The handshake and a live reload
+/// (re-deciding open connections, `crate::reload`) both decide here, so
+/// they cannot disagree.
+pub fn decide(
+    origin: Option<&str>,
+    user: OsUser,
+    cx: &GuardContext<'_>,
+) -> Result<Admitted, Refusal> {
+    let grant = origin.map(|o| origin_grant(o, cx)).transpose()?;
+    admit(origin, grant, user, cx)
+}
+
+fn admit(
+    origin: Option<&str>,
+    grant: Option<Grant>,
+    user: OsUser,
+    cx: &GuardContext<'_>,
+) -> Result<Admitted, Refusal> {
     let same_user = user.id == cx.me.id;
     match grant {
         // No Origin: a native (fat) client, same OS user only, data only.
