@@ -56,7 +56,10 @@ pub fn run(loaded: Loaded, options: AgentOptions) -> ExitCode {
     let started = runtime.block_on(async {
         let daemon = app::start(loaded.config, peer::system()).await?;
         // Registered inside the runtime (Tokio's signal driver needs it).
-        Ok::<_, app::StartError>((daemon, stop_signal()))
+        let stop_requested = stop_signal();
+        #[cfg(unix)]
+        reload_on_sighup(daemon.reloader());
+        Ok::<_, app::StartError>((daemon, stop_requested))
     });
     let (daemon, stop_requested) = match started {
         Ok(d) => d,
@@ -127,6 +130,27 @@ fn init_logging(
     tracing::subscriber::set_global_default(subscriber.with(last_error.clone()))
         .map_err(|_| logging::LoggingError::AlreadyInstalled)?;
     Ok(guard)
+}
+
+/// SIGHUP re-reads config.xml (as for sshd or nginx). Registered before the
+/// banner, like the stop handlers: SIGHUP's default action ends the process.
+/// Must be called inside the runtime.
+#[cfg(unix)]
+fn reload_on_sighup(reloader: std::sync::Arc<crate::reload::Reloader>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    match signal(SignalKind::hangup()) {
+        Ok(mut hup) => {
+            tokio::spawn(async move {
+                while hup.recv().await.is_some() {
+                    tracing::info!("SIGHUP received: reloading the configuration");
+                    let r = reloader.clone();
+                    // Reading the file blocks; `reload` logs the outcome.
+                    let _ = tokio::task::spawn_blocking(move || r.reload()).await;
+                }
+            });
+        }
+        Err(e) => tracing::warn!("SIGHUP will not reload the configuration: {e}"),
+    }
 }
 
 /// Registers the stop handlers now and returns a future that completes on

@@ -11,6 +11,7 @@ use tokio_rustls::TlsAcceptor;
 use crate::config::{Config, SocketType};
 use crate::hub::{Hub, HubSettings};
 use crate::peer::PeerIdentity;
+use crate::reload::{ReloadError, ReloadReport, ReloadStats, Reloader};
 use crate::server::{self, ServerState, Shutdown};
 
 /// Why the daemon could not start.
@@ -39,6 +40,8 @@ pub struct Daemon {
     pub state: Arc<ServerState>,
     shutdown: Shutdown,
     task: JoinHandle<()>,
+    /// Re-reads config.xml (watcher, SIGHUP, tray).
+    reloader: Arc<Reloader>,
 }
 
 impl Daemon {
@@ -50,6 +53,24 @@ impl Daemon {
     /// A token that stops the daemon when cancelled (signal handlers use it).
     pub fn shutdown_token(&self) -> Shutdown {
         self.shutdown.clone()
+    }
+
+    /// Re-read config.xml, validate it and apply it live (see `crate::reload`).
+    /// The watcher, SIGHUP and the tray's "Reload configuration" call this.
+    /// Blocking (reads a small file): from async code use `spawn_blocking`.
+    pub fn reload_config(&self) -> Result<ReloadReport, ReloadError> {
+        self.reloader.reload()
+    }
+
+    /// A handle that reloads this daemon's configuration, for another thread
+    /// or task (signal handler, tray).
+    pub fn reloader(&self) -> Arc<Reloader> {
+        self.reloader.clone()
+    }
+
+    /// Reloads applied and rejected since start.
+    pub fn reload_stats(&self) -> ReloadStats {
+        self.reloader.stats()
     }
 
     /// Wait until the daemon has stopped and every connection has drained.
@@ -64,7 +85,7 @@ impl Daemon {
             .iter()
             .map(|a| format!("{}://{a}", self.scheme))
             .collect();
-        let source = match &self.state.config.source {
+        let source = match &self.state.config().source {
             crate::config::ConfigSource::File(p) => format!("config {}", p.display()),
             crate::config::ConfigSource::Embedded => "embedded default configuration".to_string(),
         };
@@ -119,6 +140,13 @@ pub async fn start(config: Config, peers: Arc<dyn PeerIdentity>) -> Result<Daemo
         tokio::spawn(crate::tls::expiry::warn_daily(not_after, shutdown.clone()));
     }
     let task = tokio::spawn(server::run(listeners, state.clone(), shutdown.clone()));
+    let reloader = Reloader::new(state.clone());
+    if reloader.file().is_some() {
+        // Without a watcher the daemon still runs; SIGHUP and the tray reload.
+        if let Err(e) = crate::reload::watch::spawn(reloader.clone(), shutdown.clone()) {
+            tracing::warn!("configuration changes will not be picked up automatically: {e}");
+        }
+    }
     Ok(Daemon {
         addrs,
         port,
@@ -126,5 +154,6 @@ pub async fn start(config: Config, peers: Arc<dyn PeerIdentity>) -> Result<Daemo
         state,
         shutdown,
         task,
+        reloader,
     })
 }

@@ -46,6 +46,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
 use serde::Serialize;
 use tokio::sync::{mpsc, Notify};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
@@ -118,6 +119,15 @@ impl std::fmt::Debug for HubSettings {
     }
 }
 
+/// What [`Hub::reconfigure`] did to the open connections.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Reconfigured {
+    /// Connections whose capabilities, allow-lists or URL patterns changed.
+    pub regranted: Vec<ConnId>,
+    /// Connections closed with 1008: id, origin and the close reason.
+    pub closed: Vec<(ConnId, Option<String>, String)>,
+}
+
 /// One message for the connection task to send.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Outgoing {
@@ -150,7 +160,10 @@ impl std::fmt::Debug for Hub {
 }
 
 struct Inner {
-    settings: HubSettings,
+    /// Swapped whole by `reconfigure` (live reload), and only while `state`
+    /// is locked; requests load it after taking that lock, so each request
+    /// sees one settings snapshot that matches its connection's grants.
+    settings: ArcSwap<HubSettings>,
     clock: Clock,
     /// The store and every connection's outbox sender behind ONE std mutex:
     /// a change and every message it causes are pushed before the next
@@ -339,7 +352,7 @@ impl Hub {
         let store = Store::new(settings.limits.clone(), random_epoch_base());
         Hub {
             inner: Arc::new(Inner {
-                settings,
+                settings: ArcSwap::from_pointee(settings),
                 clock,
                 state: Mutex::new(State {
                     store,
@@ -353,20 +366,21 @@ impl Hub {
         }
     }
 
-    /// The settings the hub was built with.
-    pub fn settings(&self) -> &HubSettings {
-        &self.inner.settings
+    /// The settings in force now (a live reload may replace them).
+    pub fn settings(&self) -> Arc<HubSettings> {
+        self.inner.settings.load_full()
     }
 
     /// Registers a connection; its hello is the first message of its session.
     pub fn open(&self, peer: PeerInfo) -> Session {
-        let capacity = self.inner.settings.limits.outbox_messages.max(1);
-        let (tx, rx) = mpsc::channel(capacity);
         let signal = Arc::new(CloseSignal::default());
         let token = new_token();
         let now = (self.inner.clock)();
-        let ttl = self.inner.settings.resume_token_ttl;
         let mut st = lock(&self.inner.state);
+        let settings = self.inner.settings.load();
+        let capacity = settings.limits.outbox_messages.max(1);
+        let (tx, rx) = mpsc::channel(capacity);
+        let ttl = settings.resume_token_ttl;
         st.tokens.retain(|_, t| {
             t.closed_at
                 .is_none_or(|at| now.saturating_duration_since(at) < ttl)
@@ -418,8 +432,9 @@ impl Hub {
         // Parsing needs no lock.
         let mut parsed = dispatch::parse(text);
         let now = (self.inner.clock)();
-        let rates = &self.inner.settings.limits.rate;
         let mut st = lock(&self.inner.state);
+        let settings = self.inner.settings.load();
+        let rates = &settings.limits.rate;
         let State { conns, rate, .. } = &mut *st;
         let Some(conn) = conns.get_mut(&id).filter(|c| !c.dead) else {
             return;
@@ -435,7 +450,7 @@ impl Hub {
                 parsed.refuse(f);
             }
         }
-        let job = dispatch::run(&self.inner.settings, &mut st, id, parsed, now);
+        let job = dispatch::run(&settings, &mut st, id, parsed, now);
         if abusive {
             tracing::info!(
                 conn = id.0,
@@ -485,6 +500,44 @@ impl Hub {
         }
     }
 
+    /// Live reload: puts `settings` in force and re-decides every open
+    /// connection's grants with `regrant`, all under the lock, so no request
+    /// runs between the two. `regrant` returns the connection's new
+    /// `PeerInfo`, or the reason it lost access: then it is closed with 1008
+    /// and that reason, ahead of anything queued. Data, subscriptions and
+    /// registrations are untouched; the store's count limits change at once.
+    pub fn reconfigure(
+        &self,
+        settings: HubSettings,
+        mut regrant: impl FnMut(&PeerInfo) -> Result<PeerInfo, String>,
+    ) -> Reconfigured {
+        let mut out = Reconfigured::default();
+        let mut st = lock(&self.inner.state);
+        st.store.set_limits(settings.limits.clone());
+        self.inner.settings.store(Arc::new(settings));
+        for (id, conn) in st.conns.iter_mut() {
+            regrant_conn(*id, conn, &mut regrant, &mut out);
+        }
+        out
+    }
+
+    /// Re-decides one connection's grants with `regrant`, under the lock (see
+    /// [`Hub::reconfigure`]). A connection admitted under the old
+    /// configuration but opened after a reload's `reconfigure` uses it, so no
+    /// connection keeps grants the configuration in force no longer gives.
+    pub fn regrant(
+        &self,
+        id: ConnId,
+        mut regrant: impl FnMut(&PeerInfo) -> Result<PeerInfo, String>,
+    ) -> Reconfigured {
+        let mut out = Reconfigured::default();
+        let mut st = lock(&self.inner.state);
+        if let Some(conn) = st.conns.get_mut(&id) {
+            regrant_conn(id, conn, &mut regrant, &mut out);
+        }
+        out
+    }
+
     /// A `ServerStatus` event (e.g. `stopping-service`) to every open connection.
     pub fn server_status(&self, status: &str) {
         let text = to_text(&StatusEvent {
@@ -502,6 +555,36 @@ impl Hub {
     /// Open connections (until their task calls `close`).
     pub fn connection_count(&self) -> usize {
         lock(&self.inner.state).conns.len()
+    }
+}
+
+/// Applies `regrant` to one live connection, recording what changed.
+fn regrant_conn(
+    id: ConnId,
+    conn: &mut Conn,
+    regrant: &mut impl FnMut(&PeerInfo) -> Result<PeerInfo, String>,
+    out: &mut Reconfigured,
+) {
+    if conn.dead {
+        return;
+    }
+    match regrant(&conn.peer) {
+        Ok(peer) => {
+            if peer.capabilities != conn.peer.capabilities
+                || peer.read != conn.peer.read
+                || peer.write != conn.peer.write
+                || peer.open_url_patterns != conn.peer.open_url_patterns
+            {
+                out.regranted.push(id);
+            }
+            conn.peer = peer;
+        }
+        Err(reason) => {
+            // Ahead of anything queued: a revoked origin gets nothing more.
+            conn.dead = true;
+            conn.signal.set(CLOSE_POLICY, reason.clone());
+            out.closed.push((id, conn.peer.origin.clone(), reason));
+        }
     }
 }
 

@@ -20,7 +20,8 @@
 //! and request catalogue its simulator and `wsconnector simulate` share.
 //!
 //! `config` turns `config.xml` and flags into one validated `Config` before
-//! anything runs; `logging` sets up tracing; `cli` holds the clap types.
+//! anything runs; `reload` re-reads it live (file watcher, SIGHUP, tray);
+//! `logging` sets up tracing; `cli` holds the clap types.
 //!
 //! The agent around the daemon: `agent` runs it (single-instance lock from
 //! `instance`, the Tokio runtime, the `tray` icon on the main thread), and
@@ -52,6 +53,7 @@ pub mod logging;
 pub mod peer;
 pub mod platform;
 pub mod protocol;
+pub mod reload;
 pub mod server;
 pub mod store;
 pub mod tls;

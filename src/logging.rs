@@ -14,6 +14,7 @@ use std::borrow::Cow;
 use std::fs::{self, OpenOptions};
 use std::io::{self, IsTerminal};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use file_rotate::compression::Compression;
 use file_rotate::suffix::AppendCount;
@@ -82,11 +83,41 @@ pub struct LogGuard {
 /// `RUST_LOG`. Call once, early in `main`.
 pub fn init(cfg: &LogConfig) -> Result<LogGuard, LoggingError> {
     let env = std::env::var(ENV_FILTER_VAR).ok();
-    let (subscriber, guard) = build_subscriber(cfg, env.as_deref())?;
+    let (subscriber, guard, setter) = build(cfg, env.as_deref())?;
     tracing::subscriber::set_global_default(subscriber)
         .map_err(|_| LoggingError::AlreadyInstalled)?;
+    if let Some(setter) = setter {
+        // Only the global subscriber's level is live; init runs once.
+        let _ = LIVE_LEVEL.set(setter);
+    }
     Ok(guard)
 }
+
+/// Changes the level of the global subscriber (live reload of `Log-level`).
+/// [`LevelChange::Fixed`] when `RUST_LOG` chose the filter, or logging was
+/// not set up by [`init`] (tests): the level then stays as it is.
+pub fn set_level(level: LogLevel) -> LevelChange {
+    match LIVE_LEVEL.get() {
+        Some(set) if set(level) => LevelChange::Applied,
+        _ => LevelChange::Fixed,
+    }
+}
+
+/// What [`set_level`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LevelChange {
+    /// The new level is in force.
+    Applied,
+    /// The level cannot change live (RUST_LOG, or no global subscriber of ours).
+    Fixed,
+}
+
+/// Sets the global subscriber's level; true when it took effect.
+type LevelSetter = Box<dyn Fn(LogLevel) -> bool + Send + Sync>;
+
+/// The level setter of the subscriber [`init`] installed, when `Log-level`
+/// (not `RUST_LOG`) chose its filter.
+static LIVE_LEVEL: OnceLock<LevelSetter> = OnceLock::new();
 
 /// Builds the subscriber for `cfg` without installing it, so tests can use it
 /// with `tracing::subscriber::with_default`. `env_filter` is the value of
@@ -96,6 +127,25 @@ pub fn build_subscriber(
     cfg: &LogConfig,
     env_filter: Option<&str>,
 ) -> Result<(impl Subscriber + Send + Sync + 'static, LogGuard), LoggingError> {
+    let (subscriber, guard, _) = build(cfg, env_filter)?;
+    Ok((subscriber, guard))
+}
+
+/// [`build_subscriber`] plus, when `Log-level` chose the filter, a setter
+/// that swaps it (tracing-subscriber's reload layer: a read lock per event
+/// check, no cost once callsite interest is cached).
+fn build(
+    cfg: &LogConfig,
+    env_filter: Option<&str>,
+) -> Result<
+    (
+        impl Subscriber + Send + Sync + 'static,
+        LogGuard,
+        Option<LevelSetter>,
+    ),
+    LoggingError,
+> {
+    let from_env = env_filter.is_some_and(|v| !v.trim().is_empty());
     let filter = match env_filter.map(str::trim).filter(|value| !value.is_empty()) {
         Some(value) => EnvFilter::try_new(value).map_err(|err| LoggingError::EnvFilter {
             value: value.to_string(),
@@ -118,12 +168,20 @@ pub fn build_subscriber(
         }
     };
 
-    let subscriber = tracing_subscriber::fmt()
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(writer)
         .with_ansi(ansi)
-        .finish();
-    Ok((subscriber, LogGuard { _worker: worker }))
+        .with_filter_reloading();
+    let handle = builder.reload_handle();
+    let setter: Option<LevelSetter> = (!from_env).then(|| {
+        Box::new(move |level: LogLevel| {
+            handle
+                .reload(EnvFilter::default().add_directive(level_filter(level).into()))
+                .is_ok()
+        }) as LevelSetter
+    });
+    Ok((builder.finish(), LogGuard { _worker: worker }, setter))
 }
 
 /// The tracing level for a legacy `Log-level`.

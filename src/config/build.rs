@@ -328,6 +328,11 @@ impl Parser {
             ("Timers/ResumeTokenTtl", &mut t.resume_token_ttl, false),
             ("Timers/ShutdownGrace", &mut t.shutdown_grace, false),
             ("Timers/PickupTimeout", &mut t.pickup, false),
+            (
+                "Timers/ConfigReloadDebounce",
+                &mut t.config_reload_debounce,
+                false,
+            ),
         ] {
             if let Some((v, g)) = self.typed(key, values::duration)? {
                 if v.is_zero() && !zero_ok {

@@ -185,6 +185,7 @@ pub fn describe(cfg: &Config) -> String {
         ("ResumeTokenTtl", t.resume_token_ttl),
         ("ShutdownGrace", t.shutdown_grace),
         ("PickupTimeout", t.pickup),
+        ("ConfigReloadDebounce", t.config_reload_debounce),
     ] {
         let mut text = duration_text(value);
         if name == "HelloTimeout" && value.is_zero() {

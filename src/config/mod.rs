@@ -159,6 +159,7 @@ impl Config {
                 resume_token_ttl: Duration::from_secs(600),
                 shutdown_grace: Duration::from_secs(5),
                 pickup: Duration::from_secs(30),
+                config_reload_debounce: Duration::from_millis(500),
             },
         }
     }

@@ -386,6 +386,9 @@ pub struct Timers {
     pub shutdown_grace: Duration,
     /// A pickup dialog nobody answers closes itself after this (`timedOut`).
     pub pickup: Duration,
+    /// Quiet time after the last change to `config.xml` before it is
+    /// re-read, so an editor's burst of writes becomes one reload.
+    pub config_reload_debounce: Duration,
 }
 
 /// The effective, validated configuration.

@@ -66,6 +66,7 @@ pub(crate) const TIMER_SETTINGS: &[&str] = &[
     "ResumeTokenTtl",
     "ShutdownGrace",
     "PickupTimeout",
+    "ConfigReloadDebounce",
 ];
 
 /// Sections that are parsed as structures, not scalars.

@@ -884,7 +884,7 @@ pub(super) fn spawn(hub: Hub, job: Job) {
     // Kept to answer (and to end a pickup's dedupe entry) if no thread starts.
     let fallback = (hub.clone(), job.clone());
     let task = move || {
-        let platform = hub.inner.settings.platform.clone();
+        let platform = hub.inner.settings.load().platform.clone();
         let done =
             std::panic::catch_unwind(AssertUnwindSafe(|| perform(platform.as_ref(), &job.work)))
                 .unwrap_or_else(|_| {

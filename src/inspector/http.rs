@@ -57,7 +57,7 @@ pub fn is_route(path: &str) -> bool {
 
 /// The origins the inspector page itself runs at.
 fn own_origin(origin: &str, state: &ServerState) -> bool {
-    let scheme = match state.config.socket_type {
+    let scheme = match state.config().socket_type {
         SocketType::Ws => "http",
         SocketType::Wss => "https",
     };

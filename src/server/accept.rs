@@ -48,7 +48,7 @@ pub struct TcpContext {
 impl TcpContext {
     /// A request arrived: the idle timer restarts.
     pub fn touch(&self) {
-        let next = Instant::now() + self.state.config.timers.idle;
+        let next = Instant::now() + self.state.config().timers.idle;
         if let Ok(mut d) = self.deadline.lock() {
             *d = next;
         }
@@ -92,7 +92,7 @@ pub async fn serve_tcp(
             Ok(user) => tracing::debug!(peer_user = %user.name, "peer identified"),
             Err(e) => tracing::warn!(error = %e, "peer identity unknown: requests will be refused"),
         }
-        let handshake_deadline = Instant::now() + state.config.timers.handshake;
+        let handshake_deadline = Instant::now() + state.config().timers.handshake;
         let plain_on_tls = match &state.tls {
             None => false,
             Some(_) => match sniff(&stream, handshake_deadline).await {
@@ -157,7 +157,7 @@ where
     let mut builder = http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(state.config.timers.handshake)
+        .header_read_timeout(state.config().timers.handshake)
         .max_headers(MAX_HEADERS)
         .max_buf_size(MAX_HEAD_BYTES)
         .keep_alive(true);
@@ -169,7 +169,9 @@ where
         // A request moves the deadline to `now + idle` while we sleep: wake
         // at least every `idle` to see it (the first deadline, the handshake
         // timeout, may be later than that).
-        let deadline = cx.deadline().min(Instant::now() + state.config.timers.idle);
+        let deadline = cx
+            .deadline()
+            .min(Instant::now() + state.config().timers.idle);
         tokio::select! {
             result = conn.as_mut() => {
                 if let Err(e) = result {

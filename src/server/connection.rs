@@ -72,6 +72,9 @@ where
         open_url_patterns: admitted.open_url_patterns.clone(),
     });
     let id = session.id;
+    // A configuration reload between the handshake and `open` did not see
+    // this connection: re-decide its grants against the file in force now.
+    crate::reload::recheck(&state, id);
     tracing::info!(
         conn = id.0,
         peer_user = %admitted.user.name,
@@ -173,7 +176,9 @@ async fn drive<S>(ws: &mut Ws<S>, session: &mut Session, state: &ServerState) ->
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let timers = &state.config.timers;
+    // Timers are read once: a live reload changes them for later connections.
+    let config = state.config();
+    let timers = &config.timers;
     // A peer that takes no data for a whole pong timeout is as dead as one
     // that answers no ping.
     let write_deadline = timers.pong_timeout;
@@ -213,7 +218,7 @@ where
                 Some(Ok(Message::Text(text))) => {
                     got_request = true;
                     // `loginurl` (a GEN_P2C key) carries credentials: never logged.
-                    if state.config.log.log_values && !text.as_str().contains("loginurl") {
+                    if state.config().log.log_values && !text.as_str().contains("loginurl") {
                         // Customer data: only when Log-values asks for it.
                         tracing::debug!(conn = session.id.0, request = text.as_str(), "request text");
                     }

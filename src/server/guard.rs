@@ -159,6 +159,29 @@ fn own_origin(origin: &str, cx: &GuardContext<'_>) -> bool {
         .any(|h| OriginPattern::exact(scheme, h, cx.port).matches(origin))
 }
 
+/// What a browser origin may do: its capabilities, read and write
+/// allow-lists and `openUrl` patterns.
+type Grant = (Capabilities, VarFilter, VarFilter, Vec<String>);
+
+/// The grant of an allowed `origin` (not `null`), or the refusal.
+fn origin_grant(origin: &str, cx: &GuardContext<'_>) -> Result<Grant, Refusal> {
+    match cx.config.origin_entry(origin) {
+        Some(entry) => Ok((
+            entry.capabilities,
+            entry.read.clone(),
+            entry.write.clone(),
+            entry.open_url_patterns.clone(),
+        )),
+        None if own_origin(origin, cx) => Ok((
+            Capabilities::DATA_ONLY,
+            VarFilter::default(),
+            VarFilter::default(),
+            Vec::new(),
+        )),
+        None => Err(Refusal::ForeignOrigin(origin.to_string())),
+    }
+}
+
 /// Decide whether a request may be served.
 pub fn check(headers: &HeaderMap, cx: &GuardContext<'_>) -> Result<Admitted, Refusal> {
     let host = single(headers, &HOST, "Host")?.ok_or(Refusal::MissingHost)?;
@@ -166,26 +189,33 @@ pub fn check(headers: &HeaderMap, cx: &GuardContext<'_>) -> Result<Admitted, Ref
     if !host_is_ours(host, cx) {
         return Err(Refusal::ForeignHost(host.to_string()));
     }
-    let grant = match origin {
-        None => None,
-        Some(o) if o.trim().eq_ignore_ascii_case("null") => return Err(Refusal::NullOrigin),
-        Some(o) => match cx.config.origin_entry(o) {
-            Some(entry) => Some((
-                entry.capabilities,
-                entry.read.clone(),
-                entry.write.clone(),
-                entry.open_url_patterns.clone(),
-            )),
-            None if own_origin(o, cx) => Some((
-                Capabilities::DATA_ONLY,
-                VarFilter::default(),
-                VarFilter::default(),
-                Vec::new(),
-            )),
-            None => return Err(Refusal::ForeignOrigin(o.to_string())),
-        },
-    };
+    if origin.is_some_and(|o| o.trim().eq_ignore_ascii_case("null")) {
+        return Err(Refusal::NullOrigin);
+    }
+    let grant = origin.map(|o| origin_grant(o, cx)).transpose()?;
     let user = cx.peer.clone().map_err(Refusal::UnknownPeer)?;
+    admit(origin, grant, user, cx)
+}
+
+/// What `user`, connecting from `origin` (`None` = native client), may do
+/// under `cx.config`, or the refusal. The handshake and a live reload
+/// (re-deciding open connections, `crate::reload`) both decide here, so
+/// they cannot disagree.
+pub fn decide(
+    origin: Option<&str>,
+    user: OsUser,
+    cx: &GuardContext<'_>,
+) -> Result<Admitted, Refusal> {
+    let grant = origin.map(|o| origin_grant(o, cx)).transpose()?;
+    admit(origin, grant, user, cx)
+}
+
+fn admit(
+    origin: Option<&str>,
+    grant: Option<Grant>,
+    user: OsUser,
+    cx: &GuardContext<'_>,
+) -> Result<Admitted, Refusal> {
     let same_user = user.id == cx.me.id;
     match grant {
         // No Origin: a native (fat) client, same OS user only, data only.

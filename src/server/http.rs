@@ -60,8 +60,9 @@ pub async fn handle(
 ) -> Result<HttpResponse, Infallible> {
     cx.touch();
     let state = &cx.state;
+    let config = state.config();
     let gcx = GuardContext {
-        config: &state.config,
+        config: &config,
         port: state.port,
         me: &state.me,
         peer: &cx.owner,
@@ -202,7 +203,8 @@ pub(crate) fn valid_key(key: &[u8]) -> bool {
 /// Websocket settings from the configured limits; no compression is offered
 /// (tungstenite has none, and we never answer permessage-deflate).
 pub fn ws_config(state: &ServerState) -> WebSocketConfig {
-    let l = &state.config.limits;
+    let config = state.config();
+    let l = &config.limits;
     WebSocketConfig::default()
         .read_buffer_size(l.read_buffer_bytes)
         .write_buffer_size(l.write_buffer_bytes)
@@ -307,7 +309,8 @@ pub struct Slot {
 
 impl Slot {
     fn reserve(state: &Arc<ServerState>, user: &str) -> Result<Slot, &'static str> {
-        let limits = &state.config.limits;
+        let config = state.config();
+        let limits = &config.limits;
         let mut per_user = state
             .sockets_per_user
             .lock()

@@ -14,6 +14,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 use tokio_util::task::TaskTracker;
@@ -31,8 +32,11 @@ pub const PROTOCOL_VERSION: u32 = 1;
 
 /// Everything a connection needs, shared by all tasks.
 pub struct ServerState {
-    /// The effective configuration.
-    pub config: Arc<Config>,
+    /// The effective configuration, swapped whole by a live reload
+    /// (`crate::reload`). Readers take one snapshot with [`ServerState::config`]
+    /// per decision (a handshake, a request): no lock, and never a mix of an
+    /// old and a new file.
+    config: ArcSwap<Config>,
     /// The port actually bound (the configured one may be 0).
     pub port: u16,
     /// Sessions and the context store.
@@ -69,7 +73,7 @@ impl ServerState {
     ) -> Arc<ServerState> {
         let me = peers.current_user();
         Arc::new(ServerState {
-            config,
+            config: ArcSwap::new(config),
             port,
             hub,
             peers,
@@ -80,6 +84,17 @@ impl ServerState {
             closing: Shutdown::new(),
             inspector: Arc::new(crate::inspector::Inspector::default()),
         })
+    }
+
+    /// A snapshot of the configuration in force now.
+    pub fn config(&self) -> Arc<Config> {
+        self.config.load_full()
+    }
+
+    /// Puts `config` in force for every later snapshot (live reload only:
+    /// `crate::reload` checks first that nothing in it needs a restart).
+    pub(crate) fn set_config(&self, config: Arc<Config>) {
+        self.config.store(config);
     }
 
     /// The URL scheme clients use (`ws` or `wss`).
@@ -113,7 +128,7 @@ pub async fn run(listeners: Listeners, state: Arc<ServerState>, shutdown: Shutdo
     state.hub.server_status("stopping-service");
     state.closing.cancel();
     tracker.close();
-    let grace = state.config.timers.shutdown_grace;
+    let grace = state.config().timers.shutdown_grace;
     if tokio::time::timeout(grace, tracker.wait()).await.is_err() {
         tracing::warn!(
             ?grace,

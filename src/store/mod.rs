@@ -292,6 +292,19 @@ impl Store {
         &self.limits
     }
 
+    /// Puts new limits in force (live reload). Nothing stored is removed for
+    /// being over a lowered count limit (data goes only when a client asks):
+    /// later writes are refused instead. Replay buffers are shortened at once
+    /// to the new `replay_events`, oldest events first, as a push would.
+    pub fn set_limits(&mut self, limits: Limits) {
+        for e in self.envs.values_mut() {
+            while e.history.len() > limits.replay_events {
+                e.history.pop_front();
+            }
+        }
+        self.limits = limits;
+    }
+
     /// Start tracking a connection (idempotent).
     pub fn connect(&mut self, conn: ConnId) {
         self.conns.entry(conn).or_default();

@@ -188,11 +188,11 @@ impl AboutInfo {
             version: crate::VERSION.to_string(),
             port,
             scheme: scheme.to_string(),
-            config: match &state.config.source {
+            config: match &state.config().source {
                 ConfigSource::File(p) => p.display().to_string(),
                 ConfigSource::Embedded => "embedded defaults (no config.xml)".to_string(),
             },
-            log_folder: state.config.log.path.clone(),
+            log_folder: state.config().log.path.clone(),
         }
     }
 
@@ -258,7 +258,11 @@ impl DaemonHandle {
         runtime: &tokio::runtime::Handle,
     ) -> DaemonHandle {
         let (commands, rx) = tokio::sync::mpsc::channel(COMMAND_QUEUE);
-        runtime.spawn(serve_commands(rx, daemon.shutdown_token()));
+        runtime.spawn(serve_commands(
+            rx,
+            daemon.shutdown_token(),
+            daemon.reloader(),
+        ));
         DaemonHandle {
             state: daemon.state.clone(),
             shutdown: daemon.shutdown_token(),
@@ -306,23 +310,30 @@ impl DaemonHandle {
 }
 
 /// Serves [`DaemonCommand`]s until the daemon stops.
-async fn serve_commands(mut rx: tokio::sync::mpsc::Receiver<DaemonCommand>, shutdown: Shutdown) {
+async fn serve_commands(
+    mut rx: tokio::sync::mpsc::Receiver<DaemonCommand>,
+    shutdown: Shutdown,
+    reloader: Arc<crate::reload::Reloader>,
+) {
     loop {
         tokio::select! {
             _ = shutdown.cancelled() => return,
             cmd = rx.recv() => match cmd {
-                Some(DaemonCommand::ReloadConfig) => on_reload_requested(),
+                Some(DaemonCommand::ReloadConfig) => on_reload_requested(&reloader).await,
                 None => return,
             },
         }
     }
 }
 
-/// The tray's "Reload configuration" lands here, on the runtime. The live
-/// reload (`Daemon::reload_config`) is built on another branch; until it is
-/// merged this only records the request.
-pub fn on_reload_requested() {
+/// The tray's "Reload configuration" lands here, on the runtime: the same
+/// reload as a saved file or SIGHUP. Its outcome is logged by the reloader;
+/// a rejected file is an ERROR, which the tray then shows as the last error.
+async fn on_reload_requested(reloader: &Arc<crate::reload::Reloader>) {
     tracing::info!("tray: reload of the configuration requested");
+    let r = reloader.clone();
+    // Reading the file blocks.
+    let _ = tokio::task::spawn_blocking(move || r.reload()).await;
 }
 
 /// The last ERROR event logged anywhere, kept for the tray. Cloning shares it.
