@@ -519,13 +519,17 @@ async fn a_1000_connection_flood_gets_503_over_the_cap_while_a_second_user_gets_
 
     let after = d.memory();
     print_memory("1000-connection flood + a second wave", before, after);
-    // Bounded: 127 websockets, and the blocking threads of the peer-identity
-    // lookups (tokio caps them at 512 and reaps them after 10 s idle).
+    // Bounded: 127 websockets, and at most a handful of blocking threads for
+    // the peer-identity lookups (4 at once, whatever the flood) and other
+    // blocking work; 60-90 more threads before the lookups were bounded.
     assert!(
         after.hwm_kib <= before.hwm_kib + 64 * MIB,
         "peak RSS: {before:?} -> {after:?}"
     );
-    assert!(after.threads < 600, "threads: {before:?} -> {after:?}");
+    assert!(
+        after.threads <= before.threads + 16,
+        "threads: {before:?} -> {after:?}"
+    );
     // The health route still answers at once.
     let mut s = TcpStream::connect(d.v4()).await.unwrap();
     let h = raw_http_on(&mut s, &format!("GET /health HTTP/1.1\nHost: {}", d.host())).await;

@@ -82,12 +82,19 @@ pub async fn serve_tcp(
         // Latency matters more than packet count for small JSON frames.
         let _ = stream.set_nodelay(true);
         // The lookup is a blocking netlink round trip (microseconds, bounded
-        // by a receive timeout): keep it off the async workers.
-        let peers = state.peers.clone();
-        let owner = tokio::task::spawn_blocking(move || peers.owner_of(peer, local))
-            .await
-            .map_err(|e| e.to_string())
-            .and_then(|r| r.map_err(|e| e.to_string()));
+        // by a receive timeout): keep it off the async workers, and bound how
+        // many run at once so a flood queues here instead of growing the
+        // blocking pool. The semaphore is never closed.
+        let owner = match state.peer_lookups.acquire().await {
+            Ok(_permit) => {
+                let peers = state.peers.clone();
+                tokio::task::spawn_blocking(move || peers.owner_of(peer, local))
+                    .await
+                    .map_err(|e| e.to_string())
+                    .and_then(|r| r.map_err(|e| e.to_string()))
+            }
+            Err(e) => Err(e.to_string()),
+        };
         match &owner {
             Ok(user) => tracing::debug!(peer_user = %user.name, "peer identified"),
             Err(e) => tracing::warn!(error = %e, "peer identity unknown: requests will be refused"),

@@ -60,7 +60,15 @@ pub struct ServerState {
     pub(crate) closing: Shutdown,
     /// The inspector page's sessions and message trace.
     pub inspector: Arc<crate::inspector::Inspector>,
+    /// Peer-identity lookups running at once. Each takes a blocking-pool
+    /// thread; without a bound, a connection flood grows that pool (shared
+    /// with desktop actions) to hundreds of threads.
+    pub(crate) peer_lookups: tokio::sync::Semaphore,
 }
+
+/// Most peer-identity lookups at once: a lookup is a netlink or TCP-table
+/// round trip of microseconds, so a few threads keep up with any flood.
+pub(crate) const MAX_CONCURRENT_PEER_LOOKUPS: usize = 4;
 
 impl ServerState {
     /// Build the shared state for a bound port.
@@ -83,6 +91,7 @@ impl ServerState {
             sockets_per_user: Mutex::new(HashMap::new()),
             closing: Shutdown::new(),
             inspector: Arc::new(crate::inspector::Inspector::default()),
+            peer_lookups: tokio::sync::Semaphore::new(MAX_CONCURRENT_PEER_LOOKUPS),
         })
     }
 
