@@ -4,8 +4,9 @@
 //! exactly as a toolbar would (`cti::event_write`). `--request RqDial`
 //! writes a page's `GEN_P2T` request instead.
 //!
-//! It is a native websocket client (no `Origin`): the daemon admits it only
-//! when it runs as the same OS user, and grants it data access only.
+//! It is a native websocket client (no `Origin`, the `wsconnector ctl`
+//! client, over WS or WSS with the configured certificate pinned): the
+//! daemon admits it only when it runs as the same OS user.
 //!
 //! Exit codes: 0 written; 1 the daemon refused the write (its errorCode and
 //! message are printed); 2 bad arguments or configuration; 3 no daemon
@@ -13,20 +14,13 @@
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::Duration;
 
 use clap::Args;
-use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use tokio::net::TcpStream;
-use tokio::time::timeout;
-use tokio_tungstenite::tungstenite::Message;
 
-use crate::config::{self, SocketType};
 use crate::cti::{self, CtiError, EventData, ToolbarWrite};
-
-/// How long connecting and each answer may take.
-const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+use crate::ctl::client::{Client, Target};
+use crate::ctl::CtlError;
 /// The `clientName` the simulator registers with.
 pub const CLIENT_NAME: &str = "wsconnector-simulate";
 
@@ -71,39 +65,18 @@ pub enum SimulateError {
     /// Bad event, request or data.
     #[error(transparent)]
     Cti(#[from] CtiError),
-    /// The configuration could not be loaded.
+    /// Connecting, or the daemon's answer (the `wsconnector ctl` errors,
+    /// with their exit codes).
     #[error(transparent)]
-    Config(#[from] config::ConfigError),
-    /// WSS needs a TLS client, which this command does not have yet.
-    #[error("the daemon speaks WSS (Socket-type); simulate connects over WS only for now")]
-    Wss,
-    /// Nothing answered, or not as wsconnector does.
-    #[error("cannot reach the daemon on 127.0.0.1:{port}: {why}")]
-    Unreachable {
-        /// The port tried.
-        port: u16,
-        /// What went wrong.
-        why: String,
-    },
-    /// The daemon refused the write.
-    #[error("{code}: {message}")]
-    Refused {
-        /// The reply's errorCode.
-        code: String,
-        /// The reply's errorMessage.
-        message: String,
-        /// The whole reply.
-        reply: Value,
-    },
+    Ctl(#[from] CtlError),
 }
 
 impl SimulateError {
-    /// The process exit code for this error.
+    /// The process exit code for this error (the `ctl` codes).
     pub fn exit_code(&self) -> u8 {
         match self {
-            SimulateError::Refused { .. } => 1,
-            SimulateError::Cti(_) | SimulateError::Config(_) | SimulateError::Wss => 2,
-            SimulateError::Unreachable { .. } => 3,
+            SimulateError::Cti(_) => 2,
+            SimulateError::Ctl(e) => e.exit_code(),
         }
     }
 }
@@ -128,83 +101,31 @@ pub fn write_for(args: &SimulateArgs) -> Result<ToolbarWrite, CtiError> {
     cti::event_write(&args.environment, &args.event, &event_data)
 }
 
-/// Performs `write` on the daemon at `127.0.0.1:port` over WS and returns
-/// its SUCCESS reply (with `epoch` and `seq`).
-pub async fn perform(port: u16, write: &ToolbarWrite) -> Result<Value, SimulateError> {
-    let unreachable = |why: String| SimulateError::Unreachable { port, why };
-    let tcp = timeout(ANSWER_TIMEOUT, TcpStream::connect(("127.0.0.1", port)))
-        .await
-        .map_err(|_| unreachable("connect timed out".into()))?
-        .map_err(|e| unreachable(e.to_string()))?;
-    let url = format!("ws://127.0.0.1:{port}/");
-    let (mut ws, _) = timeout(ANSWER_TIMEOUT, tokio_tungstenite::client_async(url, tcp))
-        .await
-        .map_err(|_| unreachable("websocket handshake timed out".into()))?
-        .map_err(|e| unreachable(format!("websocket handshake: {e}")))?;
-    let hello = next_json(&mut ws).await.map_err(unreachable)?;
-    if hello.get("product").and_then(Value::as_str) != Some(crate::server::PRODUCT) {
-        return Err(unreachable("the peer is not wsconnector".into()));
+/// Performs `write` on the daemon at `target` (WS, or WSS with its pinned
+/// certificate) and returns its SUCCESS reply (with `epoch` and `seq`).
+pub async fn perform(target: &Target, write: &ToolbarWrite) -> Result<Value, CtlError> {
+    let mut client = Client::connect(target).await?;
+    if client.hello.get("product").and_then(Value::as_str) != Some(crate::server::PRODUCT) {
+        return Err(CtlError::Failed(format!(
+            "the peer on 127.0.0.1:{} is not wsconnector",
+            target.port
+        )));
     }
-    let register = json!({
-        "action": "createEnvironment",
-        "requestId": "register",
-        "environment": write.environment,
-        "clientName": CLIENT_NAME,
-    });
-    let requests = [register, write.to_request(json!("write"))];
-    let mut last = Value::Null;
-    for request in requests {
-        let id = request["requestId"].clone();
-        ws.send(Message::text(request.to_string()))
-            .await
-            .map_err(|e| unreachable(e.to_string()))?;
-        let reply = loop {
-            let msg = next_json(&mut ws).await.map_err(unreachable)?;
-            if msg.get("type").and_then(Value::as_str) == Some("reply") && msg["requestId"] == id {
-                break msg;
-            }
-        };
-        if reply.get("result").and_then(Value::as_str) != Some("SUCCESS") {
-            let text = |k: &str| {
-                reply
-                    .get(k)
-                    .and_then(Value::as_str)
-                    .unwrap_or("")
-                    .to_string()
-            };
-            return Err(SimulateError::Refused {
-                code: text("errorCode"),
-                message: text("errorMessage"),
-                reply,
-            });
-        }
-        last = reply;
+    client
+        .request(
+            "createEnvironment",
+            json!({"environment": write.environment, "clientName": CLIENT_NAME}),
+        )
+        .await?;
+    // The write as a toolbar sends it; `request` adds action and requestId.
+    let mut fields = write.to_request(Value::Null);
+    if let Some(m) = fields.as_object_mut() {
+        m.remove("action");
+        m.remove("requestId");
     }
-    let _ = timeout(Duration::from_secs(1), ws.close(None)).await;
-    Ok(last)
-}
-
-async fn next_json<S>(ws: &mut tokio_tungstenite::WebSocketStream<S>) -> Result<Value, String>
-where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
-    loop {
-        match timeout(ANSWER_TIMEOUT, ws.next()).await {
-            Err(_) => return Err("no answer in time".into()),
-            Ok(None) => return Err("the daemon closed the connection".into()),
-            Ok(Some(Err(e))) => return Err(e.to_string()),
-            Ok(Some(Ok(Message::Text(t)))) => {
-                return serde_json::from_str(t.as_str()).map_err(|e| e.to_string())
-            }
-            Ok(Some(Ok(Message::Close(f)))) => {
-                return Err(format!(
-                    "the daemon closed the connection: {}",
-                    f.map(|f| f.reason.to_string()).unwrap_or_default()
-                ))
-            }
-            Ok(Some(Ok(_))) => {}
-        }
-    }
+    let reply = client.request("setContextJSON", fields).await?;
+    client.close().await;
+    Ok(reply)
 }
 
 /// Loads the configuration, builds the write and performs it.
@@ -213,12 +134,8 @@ pub async fn simulate(
     args: &SimulateArgs,
 ) -> Result<Value, SimulateError> {
     let write = write_for(args)?;
-    let loaded = config::discover(config_file)?;
-    if loaded.config.socket_type == SocketType::Wss {
-        return Err(SimulateError::Wss);
-    }
-    let port = args.port.unwrap_or(loaded.config.port);
-    perform(port, &write).await
+    let target = crate::ctl::target_for(config_file, args.port)?;
+    Ok(perform(&target, &write).await?)
 }
 
 /// The subcommand: prints what was written (or the daemon's reason).
@@ -252,7 +169,10 @@ pub fn run(config_file: Option<&Path>, args: &SimulateArgs) -> ExitCode {
         }
         Err(e) => {
             match (&e, args.json) {
-                (SimulateError::Refused { reply, .. }, true) => println!("{reply}"),
+                (SimulateError::Ctl(CtlError::Refused { code, message, .. }), true) => println!(
+                    "{}",
+                    json!({"result": "FAILURE", "errorCode": code, "errorMessage": message})
+                ),
                 _ => eprintln!("wsconnector simulate: {e}"),
             }
             ExitCode::from(e.exit_code())

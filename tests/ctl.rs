@@ -429,6 +429,16 @@ fn wss_pins_the_configured_certificate() {
     assert_eq!(s["scheme"], "wss", "{s}");
     ok(&d, &["set", "VOICE", "a=1"]);
     assert_eq!(ok(&d, &["get", "VOICE", "a"]).trim(), "1");
+    // simulate rides the same pinned client (it does not clear: EvReady).
+    ok(
+        &d,
+        &["simulate", "VOICE", "EvReady", "--data", "Reason=lunch"],
+    );
+    assert_eq!(
+        ok(&d, &["get", "VOICE", "GEN_T2P", "--raw"]).trim(),
+        "EvReady"
+    );
+    assert_eq!(ok(&d, &["get", "VOICE", "a"]).trim(), "1");
     // A config naming another certificate: the daemon is not trusted.
     let tmp = tempfile::tempdir().unwrap();
     let wrong = tmp.path().join("config.xml");
@@ -437,6 +447,20 @@ fn wss_pins_the_configured_certificate() {
         .arg("--config")
         .arg(&wrong)
         .args(["ctl", "--port", &d.port.to_string(), "get"])
+        .output()
+        .unwrap();
+    let err = exits(out, 1);
+    assert!(err.contains("TLS"), "{err}");
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&wrong)
+        .args([
+            "simulate",
+            "--port",
+            &d.port.to_string(),
+            "VOICE",
+            "EvReady",
+        ])
         .output()
         .unwrap();
     let err = exits(out, 1);

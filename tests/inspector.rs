@@ -716,7 +716,8 @@ async fn simulate_writes_like_a_toolbar_into_a_real_daemon() {
         "Lang=nl",
     ]);
     let write = wsconnector::ctl_simulate::write_for(&args).unwrap();
-    let reply = wsconnector::ctl_simulate::perform(port, &write)
+    let target = wsconnector::ctl::client::Target { port, pinned: None };
+    let reply = wsconnector::ctl_simulate::perform(&target, &write)
         .await
         .unwrap();
     assert_eq!(reply["result"], "SUCCESS");

@@ -17,7 +17,7 @@
 //! `wsconnector-ctl`, `commands::print` writes a data line; errors are
 //! [`CtlError`] values, which choose the exit code.
 
-mod client;
+pub mod client;
 mod commands;
 
 use std::path::{Path, PathBuf};
@@ -168,10 +168,16 @@ pub fn run(args: CtlArgs, config_file: Option<&Path>) -> ExitCode {
 
 /// Where the daemon listens, from config.xml and `--port`.
 fn target(args: &CtlArgs, config_file: Option<&Path>) -> Result<Target, CtlError> {
+    target_for(config_file, args.port)
+}
+
+/// Where the daemon of `config_file` (or the discovered config.xml) listens,
+/// `port` overriding its Socket-port; over WSS with its certificate pinned.
+pub fn target_for(config_file: Option<&Path>, port: Option<u16>) -> Result<Target, CtlError> {
     let loaded =
         crate::config::discover(config_file).map_err(|e| CtlError::Usage(e.to_string()))?;
     let config = loaded.config;
-    let port = args.port.unwrap_or(config.port);
+    let port = port.unwrap_or(config.port);
     if port == 0 {
         return Err(CtlError::Usage(
             "config.xml sets port 0 (a test port chosen at start): pass --port".into(),
