@@ -130,7 +130,12 @@ fn run(explicit: Option<&Path>) -> ExitCode {
     for w in &loaded.warnings {
         tracing::warn!("config: {w}");
     }
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
+    // One thread for all I/O, as Redis does: every request and event goes
+    // through the hub's one lock anyway, and without cross-thread wake-ups
+    // the closed-loop latency is about a quarter lower at the same CPU per
+    // notification (scripts/bench.sh, issue 9); blocking work (peer lookup,
+    // desktop actions) still runs on tokio's blocking pool.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
     {
