@@ -31,7 +31,7 @@ pub async fn connect(addr: SocketAddr) -> Res<(Ws, String)> {
     let req = format!("ws://{addr}/").into_client_request()?;
     // Small client buffers: a thousand connections live in one process.
     let config = WebSocketConfig::default()
-        .read_buffer_size(16 * 1024)
+        .read_buffer_size(4 * 1024)
         .write_buffer_size(16 * 1024);
     let (mut ws, _) = tokio_tungstenite::client_async_with_config(req, tcp, Some(config)).await?;
     let hello = next_text(&mut ws).await?;
