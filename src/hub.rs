@@ -40,6 +40,7 @@ mod dispatch;
 mod limits;
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
@@ -229,6 +230,9 @@ struct Token {
 struct CloseSignal {
     /// The close to report; sticky once set.
     close: Mutex<Option<(u16, String)>>,
+    /// True once `close` is set: read before every message sent, so the
+    /// common case (no close) costs one atomic load instead of a lock.
+    is_set: AtomicBool,
     /// Wakes `Session::recv` (stores a permit when nobody waits).
     notify: Notify,
 }
@@ -239,11 +243,15 @@ impl CloseSignal {
         if close.is_none() {
             *close = Some((code, reason));
         }
+        self.is_set.store(true, Ordering::Release);
         drop(close);
         self.notify.notify_one();
     }
 
     fn get(&self) -> Option<(u16, String)> {
+        if !self.is_set.load(Ordering::Acquire) {
+            return None;
+        }
         lock(&self.close).clone()
     }
 }
