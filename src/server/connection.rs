@@ -270,9 +270,10 @@ where
                 // before the loop sends the replies: a client that
                 // pipelines requests gets its replies in one write, and the
                 // events they cause reach subscribers in larger batches.
+                let mut requests = false;
                 for taken in 1.. {
                     match on_frame(ws, session, state, frame, &mut pong_due).await {
-                        Ok(request) => got_request |= request,
+                        Ok(request) => requests |= request,
                         Err(end) => return end,
                     }
                     if taken >= MAX_BATCH {
@@ -282,6 +283,14 @@ where
                         Some(next) => frame = next,
                         None => break,
                     }
+                }
+                if requests {
+                    got_request = true;
+                    // Let the connections these requests woke send their
+                    // events before this one sends its replies: the writer
+                    // already knows its write succeeded, the subscribers
+                    // are waiting (one write less before the event).
+                    tokio::task::yield_now().await;
                 }
             }
             _ = &mut timer => {
