@@ -208,11 +208,18 @@ pub fn value_for_log(value: &str, log_values: bool) -> Cow<'_, str> {
     }
 }
 
+/// Log lines queued for the writer thread before new ones are dropped.
+const LOG_QUEUE_LINES: usize = 4096;
+
 /// Moves writes to a background thread. Lossy on purpose: if the disk cannot
 /// keep up, dropping log lines beats blocking the runtime's worker threads.
 fn background<W: io::Write + Send + 'static>(writer: W) -> (NonBlocking, WorkerGuard) {
     NonBlockingBuilder::default()
         .lossy(true)
+        // The default queue (128,000 lines) is a 4 MiB array the channel
+        // initializes at start: a third of the idle daemon's memory
+        // (issue 9). A few thousand lines absorb any burst we log.
+        .buffered_lines_limit(LOG_QUEUE_LINES)
         .thread_name("wsconnector-log")
         .finish(writer)
 }

@@ -9,7 +9,9 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::desktop::{self, Job, Prepared};
-use super::{push, to_text, Conn, ConnId, HubSettings, Outgoing, PeerInfo, State, MAX_LINEAGE};
+use super::{
+    push, to_text, Conn, ConnId, ConnMap, HubSettings, Outgoing, PeerInfo, State, MAX_LINEAGE,
+};
 use crate::protocol::{
     ContextEvent, ErrorCode, EventName, Outcome, Reply, Request, ResumeEnvironment, ACTIONS,
     ALL_VARIABLES, CLEAR_DATA_KEY, MAX_REQUEST_ID_LEN, MAX_TOKEN_LEN,
@@ -330,7 +332,7 @@ fn context_event<'a>(
 /// Queues each event for its recipients, in commit order. Each distinct
 /// payload is serialized once: one without `Values`, and one with `Values`
 /// per distinct read allow-list; recipients share the bytes.
-pub(super) fn fan_out(store: &Store, conns: &mut HashMap<ConnId, Conn>, commit: &Commit) {
+pub(super) fn fan_out(store: &Store, conns: &mut ConnMap<Conn>, commit: &Commit) {
     for notice in &commit.notices {
         let env = store
             .environment(&notice.environment)

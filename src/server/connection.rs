@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures_util::{SinkExt, StreamExt};
+use futures_util::{FutureExt, SinkExt, StreamExt};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::{sleep_until, timeout, Instant};
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError, ProtocolError};
@@ -42,7 +42,8 @@ pub mod close {
 }
 
 /// Most queued outbox messages written before one flush, so a burst goes out
-/// in few syscalls without starving the reader.
+/// in few syscalls without starving the reader; also the most requests
+/// already received that are handled before their replies are sent.
 const MAX_BATCH: usize = 64;
 /// How long we wait for the client's answer to our close frame.
 const CLOSE_HANDSHAKE: Duration = Duration::from_secs(2);
@@ -165,11 +166,63 @@ where
         }
         sent += 1;
         if sent < MAX_BATCH {
-            // `timeout(ZERO, ..)` polls once: takes what is already queued.
-            next = timeout(Duration::ZERO, session.recv()).await.ok();
+            // Only what is already queued: never wait here. (A zero
+            // `timeout` around `recv` is no "poll once": tokio rounds its
+            // deadline up to the next millisecond tick, so an empty outbox
+            // held every reply and event back by up to 1 ms.)
+            next = session.try_recv();
         }
     }
     ws.flush().await.map_err(|e| close_for(&e))
+}
+
+/// One inbound frame: a request goes to the hub (true is returned), a pong
+/// clears the pong deadline; anything that ends the connection is `Err`.
+async fn on_frame<S>(
+    ws: &mut Ws<S>,
+    session: &Session,
+    state: &ServerState,
+    frame: Option<Result<Message, WsError>>,
+    pong_due: &mut Option<Instant>,
+) -> Result<bool, End>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    match frame {
+        None => Err(End::Gone("closed")),
+        Some(Err(e)) => Err(close_for(&e)),
+        Some(Ok(Message::Text(text))) => {
+            // `loginurl` (a GEN_P2C key) carries credentials: never logged.
+            // A guard, not a clone: no reference count per frame (live reload
+            // may change Log-values for open connections).
+            if state.config.load().log.log_values && !text.as_str().contains("loginurl") {
+                // Customer data: only when Log-values asks for it.
+                tracing::debug!(conn = session.id.0, request = text.as_str(), "request text");
+            }
+            // The inspector's trace: one atomic load while none is open.
+            state
+                .inspector
+                .tap
+                .record(session.id.0, Direction::In, text.as_str());
+            state.hub.handle(session.id, text.as_str());
+            Ok(true)
+        }
+        Some(Ok(Message::Binary(_))) => Err(End::Close(
+            close::UNSUPPORTED,
+            "binary frames are not supported: send JSON text frames".into(),
+        )),
+        Some(Ok(Message::Pong(_))) => {
+            *pong_due = None;
+            Ok(false)
+        }
+        // tungstenite answers pings and close frames itself.
+        Some(Ok(Message::Ping(_) | Message::Frame(_))) => Ok(false),
+        Some(Ok(Message::Close(_))) => {
+            // Drain until tungstenite has answered and the stream ends.
+            while let Some(Ok(_)) = ws.next().await {}
+            Err(End::Gone("closed by client"))
+        }
+    }
 }
 
 async fn drive<S>(ws: &mut Ws<S>, session: &mut Session, state: &ServerState) -> End
@@ -186,6 +239,13 @@ where
     let hello_deadline = (!timers.hello.is_zero()).then(|| Instant::now() + timers.hello);
     let mut next_ping = Instant::now() + timers.ping_interval;
     let mut pong_due: Option<Instant> = None;
+    // The shutdown wait and the timer live across iterations: created anew
+    // in every `select!`, each registered and deregistered itself on every
+    // wake-up (a lock and a timer-wheel update per delivered batch).
+    let closing = state.closing.cancelled();
+    tokio::pin!(closing);
+    let timer = sleep_until(next_ping);
+    tokio::pin!(timer);
     loop {
         let hello_at = hello_deadline.filter(|_| !got_request);
         let timer_at = [Some(next_ping), pong_due, hello_at]
@@ -193,11 +253,14 @@ where
             .flatten()
             .min()
             .unwrap_or(next_ping);
+        if timer.deadline() != timer_at {
+            timer.as_mut().reset(timer_at);
+        }
         tokio::select! {
             biased;
-            _ = state.closing.cancelled() => {
+            _ = &mut closing => {
                 // Flush what the hub queued (the stopping-service event) first.
-                while let Ok(Outgoing::Text(bytes)) = timeout(Duration::ZERO, session.recv()).await {
+                while let Some(Outgoing::Text(bytes)) = session.try_recv() {
                     if ws.feed(Message::Text(bytes)).await.is_err() {
                         break;
                     }
@@ -206,38 +269,51 @@ where
                 return End::Close(close::GOING_AWAY, "server shutting down".into());
             }
             out = session.recv() => {
-                match timeout(write_deadline, send_batch(ws, out, session, &state.inspector.tap)).await {
+                let batch = send_batch(ws, out, session, &state.inspector.tap);
+                tokio::pin!(batch);
+                // Nearly always the socket takes the batch at once: only a
+                // write that has to wait gets a deadline (a timer per batch
+                // was a visible share of the fan-out's cost).
+                let sent = match batch.as_mut().now_or_never() {
+                    Some(done) => Ok(done),
+                    None => timeout(write_deadline, batch).await,
+                };
+                match sent {
                     Ok(Ok(())) => {}
                     Ok(Err(end)) => return end,
                     Err(_) => return End::Gone("peer takes no data: write timed out"),
                 }
             }
-            frame = ws.next() => match frame {
-                None => return End::Gone("closed"),
-                Some(Err(e)) => return close_for(&e),
-                Some(Ok(Message::Text(text))) => {
-                    got_request = true;
-                    // `loginurl` (a GEN_P2C key) carries credentials: never logged.
-                    if state.config().log.log_values && !text.as_str().contains("loginurl") {
-                        // Customer data: only when Log-values asks for it.
-                        tracing::debug!(conn = session.id.0, request = text.as_str(), "request text");
+            frame = ws.next() => {
+                let mut frame = frame;
+                // Take every request already received (up to MAX_BATCH)
+                // before the loop sends the replies: a client that
+                // pipelines requests gets its replies in one write, and the
+                // events they cause reach subscribers in larger batches.
+                let mut requests = false;
+                for taken in 1.. {
+                    match on_frame(ws, session, state, frame, &mut pong_due).await {
+                        Ok(request) => requests |= request,
+                        Err(end) => return end,
                     }
-                    state.inspector.tap.record(session.id.0, Direction::In, text.as_str());
-                    state.hub.handle(session.id, text.as_str());
+                    if taken >= MAX_BATCH {
+                        break;
+                    }
+                    match ws.next().now_or_never() {
+                        Some(next) => frame = next,
+                        None => break,
+                    }
                 }
-                Some(Ok(Message::Binary(_))) => {
-                    return End::Close(close::UNSUPPORTED, "binary frames are not supported: send JSON text frames".into());
+                if requests {
+                    got_request = true;
+                    // Let the connections these requests woke send their
+                    // events before this one sends its replies: the writer
+                    // already knows its write succeeded, the subscribers
+                    // are waiting (one write less before the event).
+                    tokio::task::yield_now().await;
                 }
-                Some(Ok(Message::Pong(_))) => pong_due = None,
-                // tungstenite answers pings and close frames itself.
-                Some(Ok(Message::Ping(_) | Message::Frame(_))) => {}
-                Some(Ok(Message::Close(_))) => {
-                    // Drain until tungstenite has answered and the stream ends.
-                    while let Some(Ok(_)) = ws.next().await {}
-                    return End::Gone("closed by client");
-                }
-            },
-            _ = sleep_until(timer_at) => {
+            }
+            _ = &mut timer => {
                 let now = Instant::now();
                 if pong_due.is_some_and(|d| d <= now) {
                     return End::Close(close::POLICY, "no pong received in time".into());

@@ -7,12 +7,12 @@
 
 pub mod names;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, VecDeque};
 
 use serde_json::{Map, Value};
 
 use crate::config::{Limits, VarFilter};
-use crate::hub::ConnId;
+use crate::hub::{ConnId, ConnMap};
 use crate::protocol::{ErrorCode, ALL_VARIABLES};
 
 /// Why an operation was refused. Nothing was changed when one is returned.
@@ -262,7 +262,7 @@ struct ConnState {
 pub struct Store {
     limits: Limits,
     envs: BTreeMap<String, Environment>,
-    conns: HashMap<ConnId, ConnState>,
+    conns: ConnMap<ConnState>,
     total_vars: usize,
     /// Random per daemon start, so epochs of a restarted daemon differ.
     epoch_base: u64,
@@ -280,7 +280,7 @@ impl Store {
         Store {
             limits,
             envs: BTreeMap::new(),
-            conns: HashMap::new(),
+            conns: ConnMap::default(),
             total_vars: 0,
             epoch_base: epoch_base % (1 << 52),
             epochs_issued: 0,

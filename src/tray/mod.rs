@@ -3,7 +3,7 @@
 //! Threading, in the style of espanso's UI crate: the tray loop
 //! ([`run`]) owns the main thread (Win32 wants its message loop on the
 //! thread that created the window; keeping Linux the same keeps one shape),
-//! while the daemon runs on the Tokio runtime's worker threads. The two talk
+//! while the daemon runs on its I/O thread (src/agent.rs). The two talk
 //! through a [`DaemonHandle`] (tray -> daemon: status, quit, reload) and a
 //! channel of [`TrayEvent`]s (menu clicks and "the daemon stopped" -> tray).
 //!
