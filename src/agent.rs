@@ -9,8 +9,6 @@
 
 use std::process::ExitCode;
 
-use tracing_subscriber::layer::SubscriberExt;
-
 use crate::config::Loaded;
 use crate::instance::{self, InstanceError, InstanceLock};
 use crate::tray::{self, DaemonHandle, LastError, TrayEvent};
@@ -33,7 +31,7 @@ pub fn run(loaded: Loaded, options: AgentOptions) -> ExitCode {
         Err(code) => return code,
     };
     let last_error = LastError::default();
-    let _log_guard = match init_logging(&loaded, &last_error) {
+    let _log_guard = match logging::init(&loaded.config.log, last_error.clone()) {
         Ok(g) => g,
         Err(e) => {
             eprintln!("wsconnector: logging: {e}");
@@ -142,18 +140,6 @@ fn single_instance(loaded: &Loaded) -> Result<Option<InstanceLock>, ExitCode> {
             Ok(None)
         }
     }
-}
-
-/// `logging::init` plus the layer that remembers the last error for the tray.
-fn init_logging(
-    loaded: &Loaded,
-    last_error: &LastError,
-) -> Result<logging::LogGuard, logging::LoggingError> {
-    let env = std::env::var(logging::ENV_FILTER_VAR).ok();
-    let (subscriber, guard) = logging::build_subscriber(&loaded.config.log, env.as_deref())?;
-    tracing::subscriber::set_global_default(subscriber.with(last_error.clone()))
-        .map_err(|_| logging::LoggingError::AlreadyInstalled)?;
-    Ok(guard)
 }
 
 /// SIGHUP re-reads config.xml (as for sshd or nginx). Registered before the

@@ -22,6 +22,7 @@ use file_rotate::{ContentLimit, FileRotate};
 use tracing::Subscriber;
 use tracing_appender::non_blocking::{NonBlocking, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::filter::{EnvFilter, LevelFilter};
+use tracing_subscriber::layer::{Layer, SubscriberExt};
 
 use crate::config::{LogConfig, LogLevel};
 
@@ -80,11 +81,19 @@ pub struct LogGuard {
 }
 
 /// Installs the subscriber for `cfg` as the global default, honouring
-/// `RUST_LOG`. Call once, early in `main`.
-pub fn init(cfg: &LogConfig) -> Result<LogGuard, LoggingError> {
+/// `RUST_LOG`, with `extra` on top (the agent's last-error capture for the
+/// tray). Call once, early in `main`. `Log-level` stays live
+/// ([`set_level`]) unless `RUST_LOG` chose the filter.
+pub fn init<L>(cfg: &LogConfig, extra: L) -> Result<LogGuard, LoggingError>
+where
+    L: Layer<Box<dyn Subscriber + Send + Sync>> + Send + Sync + 'static,
+{
     let env = std::env::var(ENV_FILTER_VAR).ok();
     let (subscriber, guard, setter) = build(cfg, env.as_deref())?;
-    tracing::subscriber::set_global_default(subscriber)
+    // Boxed so that any layer can sit on top of the opaque fmt subscriber;
+    // the dynamic call happens once per callsite interest check.
+    let boxed: Box<dyn Subscriber + Send + Sync> = Box::new(subscriber);
+    tracing::subscriber::set_global_default(boxed.with(extra))
         .map_err(|_| LoggingError::AlreadyInstalled)?;
     if let Some(setter) = setter {
         // Only the global subscriber's level is live; init runs once.
