@@ -192,7 +192,14 @@ async fn huge_frame_headers_are_closed_with_1009_without_allocating() {
         (&now["epoch"], &now["seq"]),
         (&stored["epoch"], &stored["seq"])
     );
-    let log = d.log();
+    // The log is written by a background thread after the close frame went
+    // out: poll until every line is there (or the deadline says otherwise).
+    let end = Instant::now() + DEADLINE;
+    let mut log = d.log();
+    while log.matches("exceeds ByteSizeReader").count() < 2 * ROUNDS + 1 && Instant::now() < end {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        log = d.log();
+    }
     assert_eq!(
         log.matches("exceeds ByteSizeReader").count(),
         2 * ROUNDS + 1,
