@@ -8,10 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls::pki_types::{CertificateDer, ServerName};
 use serde_json::{json, Value};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -21,6 +18,7 @@ use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::WebSocketStream;
 
 use super::CtlError;
+use crate::tls::leaf_check::LeafCheck;
 
 /// How long connecting (TCP, TLS, websocket handshake, hello) may take.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -84,68 +82,6 @@ async fn tcp(port: u16) -> Result<TcpStream, CtlError> {
     }
 }
 
-/// Accepts exactly one certificate: the daemon's own, read from the file
-/// config.xml names. Nothing else (no CA, no name) is trusted, so a program
-/// that took the port cannot pass for the daemon.
-#[derive(Debug)]
-struct Pinned {
-    leaf: CertificateDer<'static>,
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for Pinned {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        if end_entity.as_ref() == self.leaf.as_ref() {
-            Ok(ServerCertVerified::assertion())
-        } else {
-            Err(rustls::Error::General(
-                "the server's certificate is not the one config.xml names".into(),
-            ))
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
 /// The TCP stream, wrapped in TLS pinned to `leaf` for WSS.
 async fn stream(target: &Target) -> Result<Box<dyn Io>, CtlError> {
     let tcp = tcp(target.port).await?;
@@ -157,10 +93,7 @@ async fn stream(target: &Target) -> Result<Box<dyn Io>, CtlError> {
         .with_safe_default_protocol_versions()
         .map_err(|e| CtlError::Failed(format!("TLS setup: {e}")))?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(Pinned {
-            leaf: leaf.clone(),
-            provider,
-        }))
+        .with_custom_certificate_verifier(Arc::new(LeafCheck::pinned(leaf.clone(), provider)))
         .with_no_client_auth();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
     let name = ServerName::try_from("localhost")

@@ -18,16 +18,15 @@ use std::fmt;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
+use rustls::pki_types::{CertificateDer, ServerName};
 use time::OffsetDateTime;
 
 use super::cert::{CA_FILE, KEY_FILE, PFX_FILE};
 use super::expiry::CertificateStatus;
+use super::leaf_check::LeafCheck;
 use super::load::format_utc;
 use super::trust::{self, CaCert, TrustOptions};
 use crate::config::TlsConfig;
@@ -307,63 +306,6 @@ fn issued_by(leaf: &[u8], ca: &[u8]) -> bool {
     leaf.issuer().as_raw() == ca.subject().as_raw() && keys_match
 }
 
-/// Accepts any certificate and keeps the chain, to see what is served.
-#[derive(Debug)]
-struct Recorder {
-    seen: Mutex<Option<CertificateDer<'static>>>,
-    provider: Arc<rustls::crypto::CryptoProvider>,
-}
-
-impl ServerCertVerifier for Recorder {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        if let Ok(mut seen) = self.seen.lock() {
-            *seen = Some(end_entity.clone().into_owned());
-        }
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
 /// What answered on the port.
 #[derive(Debug)]
 enum Served {
@@ -379,10 +321,7 @@ enum Served {
 /// the certificate it presents.
 fn probe(port: u16) -> Served {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let recorder = Arc::new(Recorder {
-        seen: Mutex::new(None),
-        provider: provider.clone(),
-    });
+    let recorder = Arc::new(LeafCheck::recording(provider.clone()));
     let config = match rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
     {
@@ -412,7 +351,7 @@ fn probe(port: u16) -> Served {
     let result = tls
         .write_all(b"GET /health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n")
         .and_then(|()| tls.read(&mut [0u8; 1]).map(drop));
-    let seen = recorder.seen.lock().ok().and_then(|s| s.clone());
+    let seen = recorder.seen();
     match (seen, result) {
         (Some(cert), _) => Served::Cert(cert),
         (None, Err(e)) => Served::NoTls(e.to_string()),

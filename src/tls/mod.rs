@@ -17,6 +17,7 @@ pub mod cert;
 pub mod command;
 pub mod doctor;
 pub mod expiry;
+pub mod leaf_check;
 mod load;
 pub mod renew;
 pub mod trust;
