@@ -7,7 +7,8 @@
 #[path = "support/skip.rs"]
 mod skip;
 
-use std::io::{BufRead, BufReader};
+#[path = "support/banner.rs"]
+mod banner;
 use std::net::{Ipv4Addr, Ipv6Addr, TcpListener};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
@@ -49,14 +50,7 @@ fn start(runtime_dir: &Path, config: &Path) -> Child {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let out = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(out).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let banner = rx.recv_timeout(DEADLINE).expect("banner in time");
+    let banner = banner::read_banner(&mut child, DEADLINE);
     assert!(banner.contains("listening on"), "{banner:?}");
     child
 }

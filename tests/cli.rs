@@ -4,7 +4,8 @@
 #[path = "support/skip.rs"]
 mod skip;
 
-use std::io::{BufRead, BufReader};
+#[path = "support/banner.rs"]
+mod banner;
 use std::net::{Ipv4Addr, TcpListener};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -15,29 +16,6 @@ fn write_config(dir: &std::path::Path, body: &str) -> std::path::PathBuf {
     let p = dir.join("config.xml");
     std::fs::write(&p, format!("<configuration>\n{body}\n</configuration>\n")).unwrap();
     p
-}
-
-/// Wait for the banner line on stdout; returns it.
-fn banner(child: &mut Child) -> String {
-    let out = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(out).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    rx.recv_timeout(Duration::from_secs(20))
-        .expect("banner in time")
-}
-
-fn port_of(banner: &str) -> u16 {
-    let start = banner.find("127.0.0.1:").expect("v4 address in banner") + "127.0.0.1:".len();
-    banner[start..]
-        .split(|c: char| !c.is_ascii_digit())
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap()
 }
 
 fn sigterm(child: &Child) {
@@ -133,13 +111,13 @@ fn runs_prints_banner_and_exits_zero_on_sigterm() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let line = banner(&mut child);
+    let line = banner::read_banner(&mut child, Duration::from_secs(20));
     assert!(
         line.contains("ws://127.0.0.1:") && line.contains("ws://[::1]:"),
         "{line}"
     );
     assert!(line.contains(&cfg.display().to_string()), "{line}");
-    let port = port_of(&line);
+    let port = banner::port_of(&line);
     // It serves.
     let mut s = std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port)).unwrap();
     use std::io::{Read, Write};
@@ -190,7 +168,7 @@ fn starts_on_embedded_defaults_without_a_config_file() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let line = banner(&mut child);
+    let line = banner::read_banner(&mut child, Duration::from_secs(20));
     sigterm(&child);
     let status = wait_exit(&mut child);
     assert!(

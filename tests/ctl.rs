@@ -3,6 +3,8 @@
 //! stdout, and the exit codes scripts rely on (0 ok, 1 refused, 2 usage,
 //! 3 not running), over WS and over WSS pinned to the configured certificate.
 
+#[path = "support/banner.rs"]
+mod banner;
 use std::io::{BufRead, BufReader, Write};
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
@@ -58,21 +60,8 @@ fn start_in(dir: tempfile::TempDir, extra: &str) -> Daemon {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let out = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(out).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let banner = rx.recv_timeout(DEADLINE).expect("banner in time");
-    let start = banner.find("127.0.0.1:").expect("v4 address in banner") + "127.0.0.1:".len();
-    let port = banner[start..]
-        .split(|c: char| !c.is_ascii_digit())
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let banner = banner::read_banner(&mut child, DEADLINE);
+    let port = banner::port_of(&banner);
     Daemon {
         child,
         port,

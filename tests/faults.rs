@@ -8,6 +8,8 @@
 //! tests/browser/faults.test.mjs.)
 #![cfg(target_os = "linux")]
 
+#[path = "support/banner.rs"]
+mod banner;
 mod common;
 #[path = "support/process.rs"]
 mod process;

@@ -8,6 +8,8 @@
 
 mod common;
 
+#[path = "support/banner.rs"]
+mod banner;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
@@ -561,7 +563,6 @@ async fn direct_reload_reports_changes_and_embedded_defaults_have_nothing_to_rel
 #[cfg(unix)]
 #[test]
 fn sighup_reloads_the_configuration_of_the_running_binary() {
-    use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
     use std::time::Instant;
 
@@ -599,17 +600,7 @@ fn sighup_reloads_the_configuration_of_the_running_binary() {
         .spawn()
         .unwrap();
     let mut child = Reap(child);
-    let mut banner = String::new();
-    BufReader::new(child.0.stdout.take().unwrap())
-        .read_line(&mut banner)
-        .unwrap();
-    let start = banner.find("127.0.0.1:").expect("banner") + "127.0.0.1:".len();
-    let port: u16 = banner[start..]
-        .split(|c: char| !c.is_ascii_digit())
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let port = banner::port_of(&banner::read_banner(&mut child.0, DEADLINE));
     // The status of an upgrade from `origin`; a refused connection may be
     // reset before its status line is read, so an I/O error is retried.
     let status = |origin: &str, child: &mut std::process::Child| {

@@ -7,6 +7,8 @@
 //! other clients and their data are untouched.
 #![cfg(target_os = "linux")]
 
+#[path = "support/banner.rs"]
+mod banner;
 mod common;
 #[path = "support/process.rs"]
 mod process;

@@ -12,6 +12,8 @@
 //! returns at once, like tests/desktop_linux.rs.
 #![cfg(target_os = "linux")]
 
+#[path = "support/banner.rs"]
+mod banner;
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader};
 use std::net::{Ipv4Addr, TcpListener, TcpStream};
@@ -295,21 +297,8 @@ fn start_agent(extra_args: &[&str]) -> Agent {
             s.push('\n');
         }
     });
-    let out = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let mut line = String::new();
-        let _ = BufReader::new(out).read_line(&mut line);
-        let _ = tx.send(line);
-    });
-    let banner = rx.recv_timeout(DEADLINE).expect("banner in time");
-    let start = banner.find("127.0.0.1:").expect("v4 address in banner") + "127.0.0.1:".len();
-    let port = banner[start..]
-        .split(|c: char| !c.is_ascii_digit())
-        .next()
-        .unwrap()
-        .parse()
-        .unwrap();
+    let banner = banner::read_banner(&mut child, DEADLINE);
+    let port = banner::port_of(&banner);
     Agent {
         child,
         port,

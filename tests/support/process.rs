@@ -116,7 +116,7 @@ impl DaemonProcess {
         loop {
             match rx.recv_timeout(Duration::from_millis(20)) {
                 Ok(line) if !line.is_empty() => {
-                    let port = port_of(&line);
+                    let port = super::banner::port_of(&line);
                     return Ok(DaemonProcess {
                         child,
                         port,
@@ -224,19 +224,6 @@ impl Drop for DaemonProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
-}
-
-/// The port of the banner line `wsconnector V listening on ws://127.0.0.1:P ...`.
-fn port_of(banner: &str) -> u16 {
-    let start = banner
-        .find("127.0.0.1:")
-        .unwrap_or_else(|| panic!("v4 address in banner: {banner}"))
-        + "127.0.0.1:".len();
-    banner[start..]
-        .split(|c: char| !c.is_ascii_digit())
-        .next()
-        .and_then(|p| p.parse().ok())
-        .unwrap_or_else(|| panic!("port in banner: {banner}"))
 }
 
 fn wait_exit(child: &mut Child) -> ExitStatus {
