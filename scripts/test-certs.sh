@@ -32,45 +32,21 @@ skip() {
   exit 0
 }
 
+# shellcheck source=scripts/lib/browser-env.sh
+. scripts/lib/browser-env.sh
+
 need=()
 [ -x /usr/bin/chromium ] || need+=(chromium)
 [ -x /usr/bin/firefox-esr ] || need+=(firefox-esr)
 command -v certutil >/dev/null || need+=(libnss3-tools)
 command -v update-ca-certificates >/dev/null || need+=(ca-certificates)
-if [ ${#need[@]} -gt 0 ]; then
-  if [ "$(id -u)" != 0 ]; then
-    skip "${need[*]} not installed and not root to install them (apt-get install -y ${need[*]})"
-  fi
-  echo "installing ${need[*]} from Debian"
-  apt-get update -qq || skip "apt-get update failed: cannot install ${need[*]}"
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" || skip "apt-get install ${need[*]} failed"
-fi
+install_from_debian "${need[@]}"
 /usr/bin/chromium --version 2>/dev/null
 /usr/bin/firefox-esr --version 2>/dev/null
 
-command -v node >/dev/null && command -v npm >/dev/null ||
-  skip "node and npm not found (install Node.js 20 or newer)"
-node_major=$(node -p 'process.versions.node.split(".")[0]')
-[ "$node_major" -ge 20 ] || skip "Node.js $(node --version) is too old: playwright-core needs 20 or newer"
-
-if [ -n "${WSCONNECTOR_BIN:-}" ]; then
-  bin=$WSCONNECTOR_BIN
-else
-  target=${CARGO_TARGET_DIR:-target}
-  case $target in /*) ;; *) target=$PWD/$target ;; esac
-  cargo build --locked --quiet --bin wsconnector
-  bin=$target/debug/wsconnector
-fi
-[ -x "$bin" ] || { echo "daemon binary $bin not found or not executable" >&2; exit 1; }
-bindir=$(mktemp -d "${TMPDIR:-/tmp}/wsc-certs-bin.XXXXXX")
-trap 'rm -rf "$bindir"' EXIT
-cp "$bin" "$bindir/wsconnector"
-export WSCONNECTOR_BIN=$bindir/wsconnector
-"$WSCONNECTOR_BIN" --version
-
-cd tests/browser
-export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
-npm ci --no-audit --no-fund --loglevel=error
+require_node
+private_daemon_binary
+playwright_deps
 
 node --test --test-concurrency=1 --test-timeout=180000 --test-reporter=spec \
   certs.test.mjs policy.test.mjs
