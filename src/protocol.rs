@@ -326,6 +326,9 @@ pub enum ErrorCode {
     NotFound,
     /// The operating system refused or failed the desktop action.
     ActionFailed,
+    /// `Mode = service`: no session agent of this user is connected, or it
+    /// did not answer in time; data actions keep working.
+    AgentUnavailable,
     /// Too many requests of this type from this OS user and origin: refused
     /// for the quarantine delay (`data.retryAfterMs`).
     RateLimited,

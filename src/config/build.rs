@@ -91,6 +91,21 @@ impl Parser {
         if let Some((v, _)) = self.typed("Mode", values::mode)? {
             cfg.mode = v;
         }
+        if let Some(p) = self.path("AgentSocket") {
+            cfg.service.agent_socket = p;
+        }
+        if let Some(g) = self.settings.get("ServiceUser") {
+            let name = g.value.trim();
+            if name.is_empty() || name.contains(|c: char| c.is_whitespace() || c == '/') {
+                return Err(self.invalid(
+                    &g.name,
+                    &g.value,
+                    "an account name without spaces or slashes".into(),
+                    g.line,
+                ));
+            }
+            cfg.service.service_user = name.to_string();
+        }
         Ok(cfg)
     }
 
@@ -333,6 +348,8 @@ impl Parser {
                 &mut t.config_reload_debounce,
                 false,
             ),
+            ("Timers/AgentActionTimeout", &mut t.agent_action, false),
+            ("Timers/AgentRestartDelay", &mut t.agent_restart, false),
         ] {
             if let Some((v, g)) = self.typed(key, values::duration)? {
                 if v.is_zero() && !zero_ok {

@@ -71,6 +71,11 @@ pub fn describe(cfg: &Config) -> String {
         size_text(cfg.limits.max_message_bytes as u64),
     );
     line("Mode", mode_name(cfg.mode).into());
+    line(
+        "AgentSocket",
+        cfg.service.agent_socket.display().to_string(),
+    );
+    line("ServiceUser", cfg.service.service_user.clone());
     line("AllowOtherUsers", cfg.allow_other_users.to_string());
     line(
         "ExtraHostNames",
@@ -186,6 +191,8 @@ pub fn describe(cfg: &Config) -> String {
         ("ShutdownGrace", t.shutdown_grace),
         ("PickupTimeout", t.pickup),
         ("ConfigReloadDebounce", t.config_reload_debounce),
+        ("AgentActionTimeout", t.agent_action),
+        ("AgentRestartDelay", t.agent_restart),
     ] {
         let mut text = duration_text(value);
         if name == "HelloTimeout" && value.is_zero() {

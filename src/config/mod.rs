@@ -33,6 +33,7 @@ mod parse;
 mod values;
 
 use std::path::Path;
+use std::path::PathBuf;
 use std::time::Duration;
 
 pub use describe::describe;
@@ -110,6 +111,11 @@ fn decode(bytes: &[u8]) -> Result<String, String> {
 pub const DEFAULT_PORT: u16 = 8443;
 /// Legacy `ByteSizeReader` default: 1 MiB.
 pub const DEFAULT_MAX_MESSAGE_BYTES: usize = 1024 * 1024;
+/// Where the Linux service listens for session agents (systemd's
+/// `RuntimeDirectory=wsconnector`).
+pub const DEFAULT_AGENT_SOCKET: &str = "/run/wsconnector/agent.sock";
+/// The account the Linux service runs as (systemd `User=` with `DynamicUser=`).
+pub const DEFAULT_SERVICE_USER: &str = "wsconnector";
 
 impl Config {
     /// The built-in defaults: WS on 8443, the daemon's own pages allowed for
@@ -133,6 +139,10 @@ impl Config {
             extra_host_names: Vec::new(),
             allow_other_users: false,
             mode: Mode::SingleUser,
+            service: ServiceSettings {
+                agent_socket: PathBuf::from(DEFAULT_AGENT_SOCKET),
+                service_user: DEFAULT_SERVICE_USER.into(),
+            },
             limits: Limits {
                 max_message_bytes: DEFAULT_MAX_MESSAGE_BYTES,
                 max_frame_bytes: DEFAULT_MAX_MESSAGE_BYTES,
@@ -166,6 +176,8 @@ impl Config {
                 shutdown_grace: Duration::from_secs(5),
                 pickup: Duration::from_secs(30),
                 config_reload_debounce: Duration::from_millis(500),
+                agent_action: Duration::from_secs(40),
+                agent_restart: Duration::from_secs(1),
             },
         }
     }

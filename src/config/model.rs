@@ -27,7 +27,7 @@ pub enum SocketType {
     Wss,
 }
 
-/// Who binds the port (DESIGN.md §2). Only `SingleUser` is implemented so far.
+/// Who binds the port (DESIGN.md §2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
     /// One process per user does everything (the desktop default).
@@ -396,6 +396,24 @@ pub struct Timers {
     /// Quiet time after the last change to `config.xml` before it is
     /// re-read, so an editor's burst of writes becomes one reload.
     pub config_reload_debounce: Duration,
+    /// Service mode: how long a desktop action waits for the user's session
+    /// agent to answer (longer than `pickup`, which the agent runs).
+    pub agent_action: Duration,
+    /// Service mode: first delay before a dead session agent is restarted
+    /// (Windows) or an agent reconnects to the service; it doubles up to a
+    /// minute.
+    pub agent_restart: Duration,
+}
+
+/// Service mode (`Mode = service`): how the machine-wide service and the
+/// per-session agents find and verify each other.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ServiceSettings {
+    /// Linux: the Unix socket the service listens on for session agents.
+    pub agent_socket: PathBuf,
+    /// Linux: the account the service runs as; an agent talks only to a
+    /// socket whose peer runs as this user (`SO_PEERCRED`).
+    pub service_user: String,
 }
 
 /// The effective, validated configuration.
@@ -423,6 +441,8 @@ pub struct Config {
     pub allow_other_users: bool,
     /// Who binds the port.
     pub mode: Mode,
+    /// Service-mode settings (used by `wsconnector service` and `agent`).
+    pub service: ServiceSettings,
     /// Size and count limits.
     pub limits: Limits,
     /// Timers.

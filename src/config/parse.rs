@@ -36,6 +36,8 @@ const ROOT_SETTINGS: &[&str] = &[
     "ExtraHostNames",
     "AllowOtherUsers",
     "Mode",
+    "AgentSocket",
+    "ServiceUser",
 ];
 
 /// Children of `<Limits>`. `MaxMessageBytes` is collected as `ByteSizeReader`.
@@ -67,6 +69,8 @@ pub(crate) const TIMER_SETTINGS: &[&str] = &[
     "ShutdownGrace",
     "PickupTimeout",
     "ConfigReloadDebounce",
+    "AgentActionTimeout",
+    "AgentRestartDelay",
 ];
 
 /// Sections that are parsed as structures, not scalars.

@@ -853,6 +853,7 @@ fn action_error_code(e: &ActionError) -> ErrorCode {
         ActionError::NotSupported(_) => ErrorCode::NotSupported,
         ActionError::NotFound(_) => ErrorCode::NotFound,
         ActionError::Failed(_) => ErrorCode::ActionFailed,
+        ActionError::Unavailable(_) => ErrorCode::AgentUnavailable,
     }
 }
 

@@ -130,6 +130,10 @@ pub enum ActionError {
     /// The OS refused or failed.
     #[error("failed: {0}")]
     Failed(String),
+    /// `Mode = service`: the user's session agent, which performs desktop
+    /// actions for the service, is not connected or did not answer.
+    #[error("no session agent: {0}")]
+    Unavailable(String),
 }
 
 /// The desktop of the user the daemon runs as.
