@@ -50,6 +50,15 @@ pub enum Command {
     },
     /// Talk to the running daemon of this OS user (scripts, support).
     Ctl(crate::ctl::CtlArgs),
+    /// The machine-wide service of shared Citrix/RDS hosts (`Mode = service`).
+    Service {
+        /// Run, install or uninstall the service.
+        #[command(subcommand)]
+        action: crate::service::args::ServiceAction,
+    },
+    /// The per-session agent of service mode: performs this user's desktop
+    /// actions for the service and shows the tray.
+    Agent(crate::service::args::AgentArgs),
     /// Certificates for WSS.
     Cert {
         /// What to do with certificates.

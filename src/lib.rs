@@ -55,6 +55,7 @@ pub mod platform;
 pub mod protocol;
 pub mod reload;
 pub mod server;
+pub mod service;
 pub mod store;
 pub mod tls;
 pub mod tray;

@@ -41,6 +41,14 @@ fn main() -> ExitCode {
             tls::command::run_browser_policy(format, out.as_deref(), cli.config.as_deref())
         }
         Some(Command::Ctl(args)) => wsconnector::ctl::run(args, cli.config.as_deref()),
+        Some(Command::Service { action }) => match load(cli.config.as_deref()) {
+            Ok(loaded) => wsconnector::service::run::main(loaded, action),
+            Err(code) => code,
+        },
+        Some(Command::Agent(args)) => match load(cli.config.as_deref()) {
+            Ok(loaded) => wsconnector::service::agent::main(loaded, args),
+            Err(code) => code,
+        },
     }
 }
 

@@ -1,0 +1,17 @@
+//! `Mode = service` (issue 8, DESIGN.md §2): one machine-wide service owns
+//! the port on shared Citrix/RDS hosts, keeps one context store per OS user,
+//! and sends each user's desktop actions to that user's session agent.
+//!
+//! - `registry`: the connected session agents and the [`crate::platform::Platform`]
+//!   each user's store uses to reach theirs (`agent_unavailable` without one).
+//! - `link`: the service ↔ agent wire protocol over any byte stream.
+//! - `unix_socket` (Linux) / `windows` (named pipes, SCM, sessions): the
+//!   transports and their peer checks.
+//! - `agent`: `wsconnector agent`, the per-session process.
+//! - `run`: `wsconnector service run`, the service itself.
+//! - `sessions`: when a user's last session ends (their context is wiped).
+//! - `config_guard`: the service refuses a config file users can modify.
+
+pub mod agent;
+pub mod args;
+pub mod run;
