@@ -146,7 +146,7 @@ fn single_instance(loaded: &Loaded) -> Result<Option<InstanceLock>, ExitCode> {
 /// banner, like the stop handlers: SIGHUP's default action ends the process.
 /// Must be called inside the runtime.
 #[cfg(unix)]
-fn reload_on_sighup(reloader: std::sync::Arc<crate::reload::Reloader>) {
+pub(crate) fn reload_on_sighup(reloader: std::sync::Arc<crate::reload::Reloader>) {
     use tokio::signal::unix::{signal, SignalKind};
     match signal(SignalKind::hangup()) {
         Ok(mut hup) => {
@@ -166,7 +166,7 @@ fn reload_on_sighup(reloader: std::sync::Arc<crate::reload::Reloader>) {
 /// Registers the stop handlers now and returns a future that completes on
 /// the first one: Ctrl-C everywhere, SIGTERM too on Unix (systemd, `kill`).
 /// Must be called inside the runtime.
-fn stop_signal() -> impl std::future::Future<Output = ()> {
+pub(crate) fn stop_signal() -> impl std::future::Future<Output = ()> {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{signal, SignalKind};

@@ -10,9 +10,10 @@ use tokio_rustls::TlsAcceptor;
 
 use crate::config::{Config, SocketType};
 use crate::hub::{Hub, HubSettings};
-use crate::peer::PeerIdentity;
+use crate::peer::{OsUser, PeerIdentity};
+use crate::platform::{ActionError, Platform};
 use crate::reload::{ReloadError, ReloadReport, ReloadStats, Reloader};
-use crate::server::{self, ServerState, Shutdown};
+use crate::server::{self, ServerState, Shutdown, Tenants};
 
 /// Why the daemon could not start.
 #[derive(Debug, thiserror::Error)]
@@ -116,8 +117,80 @@ fn host_name() -> String {
     whoami::fallible::hostname().unwrap_or_else(|_| "localhost".to_string())
 }
 
-/// Load TLS (if WSS), bind both loopback addresses and start serving.
+/// Where each OS user's store gets its desktop actions from in service mode.
+pub type PlatformFor = dyn Fn(&OsUser) -> Arc<dyn Platform> + Send + Sync;
+
+/// Who the stores belong to.
+pub enum Tenancy {
+    /// One store, the daemon user's; desktop actions on this desktop.
+    SingleUser,
+    /// One store per OS user (`Mode = service`); each user's desktop
+    /// actions go through the platform `platform_for` gives for them (the
+    /// relay to their session agent).
+    PerUser(Arc<PlatformFor>),
+}
+
+/// A platform for service mode without session agents: every desktop
+/// action answers `agent_unavailable` (data keeps working).
+struct NoAgent;
+
+impl Platform for NoAgent {
+    fn launch(&self, _: &crate::platform::LaunchSpec) -> Result<u32, ActionError> {
+        Err(no_agent())
+    }
+    fn open_url(&self, _: &str) -> Result<(), ActionError> {
+        Err(no_agent())
+    }
+    fn window(&self, _: &crate::platform::WindowRequest) -> Result<(), ActionError> {
+        Err(no_agent())
+    }
+    fn notify(&self, _: &crate::platform::Toast) -> Result<(), ActionError> {
+        Err(no_agent())
+    }
+    fn pickup(
+        &self,
+        _: &crate::platform::PickupDialog,
+    ) -> Result<crate::platform::PickupOutcome, ActionError> {
+        Err(no_agent())
+    }
+    fn host_name(&self) -> String {
+        host_name()
+    }
+    fn close_window(&self, _: &str) -> Result<(), ActionError> {
+        Err(no_agent())
+    }
+}
+
+/// The platform of a service-mode store whose user has no session agent
+/// wired in: every desktop action answers `agent_unavailable`.
+pub fn no_agent_platform() -> Arc<dyn Platform> {
+    Arc::new(NoAgent)
+}
+
+fn no_agent() -> ActionError {
+    ActionError::Unavailable("this service has no session agents".into())
+}
+
+/// Load TLS (if WSS), bind both loopback addresses and start serving: one
+/// store for the daemon's user, or with `Mode = service` one per OS user
+/// whose desktop actions answer `agent_unavailable` (the service wires its
+/// agents in with [`start_with`]).
 pub async fn start(config: Config, peers: Arc<dyn PeerIdentity>) -> Result<Daemon, StartError> {
+    let tenancy = match config.mode {
+        crate::config::Mode::SingleUser => Tenancy::SingleUser,
+        crate::config::Mode::Service => {
+            Tenancy::PerUser(Arc::new(|_: &OsUser| no_agent_platform()))
+        }
+    };
+    start_with(config, peers, tenancy).await
+}
+
+/// [`start`] with the stores given explicitly.
+pub async fn start_with(
+    config: Config,
+    peers: Arc<dyn PeerIdentity>,
+    tenancy: Tenancy,
+) -> Result<Daemon, StartError> {
     let (tls, not_after) = match config.socket_type {
         SocketType::Ws => (None, None),
         SocketType::Wss => {
@@ -130,8 +203,18 @@ pub async fn start(config: Config, peers: Arc<dyn PeerIdentity>) -> Result<Daemo
     let addrs = listeners.addrs();
     let port = listeners.port();
     let me = peers.current_user();
-    let hub = Hub::new(hub_settings(&config, &me.name));
-    let state = ServerState::new(Arc::new(config), port, hub, peers, tls);
+    let tenants = match tenancy {
+        Tenancy::SingleUser => Tenants::single(Hub::new(hub_settings(&config, &me.name))),
+        Tenancy::PerUser(platform_for) => {
+            Tenants::per_user(Box::new(move |user: &OsUser, config: &Config| {
+                HubSettings {
+                    platform: platform_for(user),
+                    ..hub_settings(config, &user.name)
+                }
+            }))
+        }
+    };
+    let state = ServerState::with_tenants(Arc::new(config), port, tenants, peers, tls);
     let scheme = state.scheme();
     let shutdown = Shutdown::new();
     if let Some(not_after) = not_after {

@@ -575,6 +575,16 @@ impl Hub {
         out
     }
 
+    /// Asks every open connection to close with `code` and `reason` (service
+    /// mode: the user's last session ended), ahead of anything queued.
+    pub fn close_all(&self, code: u16, reason: &str) {
+        let mut st = lock(&self.inner.state);
+        for (_, conn) in st.conns.iter_mut() {
+            conn.dead = true;
+            conn.signal.set(code, reason.to_string());
+        }
+    }
+
     /// A `ServerStatus` event (e.g. `stopping-service`) to every open connection.
     pub fn server_status(&self, status: &str) {
         let text = to_text(&StatusEvent {

@@ -146,7 +146,10 @@ fn run(explicit: Option<&Path>, tray: bool) -> ExitCode {
         Err(code) => return code,
     };
     if loaded.config.mode == Mode::Service {
-        eprintln!("wsconnector: Mode = service is not available yet; use single-user");
+        eprintln!(
+            "wsconnector: Mode = service: the machine-wide service runs as `wsconnector service run` \
+             and each session runs `wsconnector agent`; `wsconnector run` is for single-user desktops"
+        );
         return ExitCode::from(2);
     }
     agent::run(loaded, AgentOptions { tray })

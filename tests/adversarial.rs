@@ -493,7 +493,7 @@ async fn missing_and_malformed_handshake_headers() {
             assert_eq!(r.header(name), Some(*value), "{what}: {r:?}");
         }
     }
-    assert_eq!(d.state.hub.connection_count(), 2, "only the witness");
+    assert_eq!(d.state.tenants.connection_count(), 2, "only the witness");
     w.check("missing and malformed headers").await;
 }
 
@@ -766,7 +766,7 @@ async fn malformed_frames_get_their_close_codes() {
     let reply: Value = serde_json::from_str(&replies[0]).unwrap();
     assert_eq!(reply["requestId"], 9);
     assert_eq!(reply["result"], "SUCCESS");
-    eventually(|| d.state.hub.connection_count() == 3).await;
+    eventually(|| d.state.tenants.connection_count() == 3).await;
     w.check("malformed frames").await;
 }
 
@@ -1325,7 +1325,7 @@ async fn a_refused_handshake_leaves_no_trace() {
             assert_eq!(r.status, 403);
         }
     }
-    assert_eq!(d.state.hub.connection_count(), 2);
+    assert_eq!(d.state.tenants.connection_count(), 2);
     let per_user: usize = d.state.sockets_per_user.lock().unwrap().values().sum();
     assert_eq!(per_user, 2, "refused handshakes hold no slot");
     w.check("refused handshakes").await;
@@ -1496,7 +1496,7 @@ async fn slow_silent_and_mute_peers_do_not_hold_up_others() {
         eof(s).await;
     }
     assert!(started.elapsed() >= std::time::Duration::from_millis(1000));
-    eventually(|| d.state.hub.connection_count() == 2).await;
+    eventually(|| d.state.tenants.connection_count() == 2).await;
     w.check("after slow peers were closed").await;
 }
 
@@ -1677,7 +1677,7 @@ async fn second_os_user_is_refused_on_every_route_and_family() {
             assert_eq!(lines[0]["refused"], 403, "{lines:?}");
         }
     }
-    assert_eq!(d.state.hub.connection_count(), 2, "only the witness");
+    assert_eq!(d.state.tenants.connection_count(), 2, "only the witness");
     w.check("a second OS user on every route").await;
 }
 

@@ -209,7 +209,7 @@ async fn peer_that_never_answers_pings_is_closed() {
     // A raw socket that reads but never answers pings.
     let mut s = raw_ws(&d).await;
     assert_eq!(read_close_code(&mut s).await, 1008);
-    eventually(|| d.state.hub.connection_count() == 0).await;
+    eventually(|| d.state.tenants.connection_count() == 0).await;
 }
 
 #[tokio::test]

@@ -131,7 +131,7 @@ async fn reconnect_resumes_with_missed_events_then_live_ones() {
     assert_eq!(epoch, r["epoch"]);
     // The page reloads: the connection drops; the toolbar publishes meanwhile.
     drop(crm);
-    eventually(|| d.state.hub.connection_count() == 1).await;
+    eventually(|| d.state.tenants.connection_count() == 1).await;
     for (i, v) in ["EvRinging", "EvEstablished", "EvReleased"]
         .iter()
         .enumerate()
@@ -261,7 +261,7 @@ async fn slow_consumer_is_closed_and_fast_one_gets_every_event() {
     assert_eq!(seen, EVENTS);
     // Publisher and fast subscriber are still connected; the slow one was
     // closed by the server.
-    eventually(|| d.state.hub.connection_count() == 2).await;
+    eventually(|| d.state.tenants.connection_count() == 2).await;
     // What reaches the slow client ends with the 1013 close frame, unless
     // the server had to give up writing to it at all (write timeout).
     match close_frame(&mut slow).await {

@@ -537,7 +537,17 @@ async fn direct_reload_reports_changes_and_embedded_defaults_have_nothing_to_rel
         vec!["Limits/MaxEnvironments = 90".to_string()]
     );
     assert!(report.needs_restart.is_empty());
-    assert_eq!(f.daemon.state.hub.settings().limits.max_environments, 90);
+    assert_eq!(
+        f.daemon
+            .state
+            .tenants
+            .single_hub()
+            .unwrap()
+            .settings()
+            .limits
+            .max_environments,
+        90
+    );
     assert_eq!(
         f.daemon.reload_stats(),
         ReloadStats {

@@ -206,6 +206,9 @@ fn upgrade(req: Request<Incoming>, cx: Arc<TcpContext>) -> HttpResponse {
         .and_then(|o| o.to_str().ok())
         .map(str::to_string);
     let config = ws_config(&state);
+    // Whose context the inspector shows: the daemon user's, or in service
+    // mode the store of the user whose browser opened it.
+    let user = state.owner_for(cx.owner.as_ref().ok()).clone();
     let span = tracing::info_span!("inspector", peer = %cx.peer);
     cx.tracker.spawn(
         async move {
@@ -217,7 +220,7 @@ fn upgrade(req: Request<Incoming>, cx: Arc<TcpContext>) -> HttpResponse {
                         Some(config),
                     )
                     .await;
-                    super::ws::run(ws, state, origin, slot).await;
+                    super::ws::run(ws, state, origin, slot, user).await;
                 }
                 Err(e) => tracing::info!(error = %e, "inspector upgrade did not complete"),
             }

@@ -147,15 +147,16 @@ pub(super) async fn run<S>(
     state: Arc<ServerState>,
     origin: Option<String>,
     slot: SocketSlot,
+    user: crate::peer::OsUser,
 ) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let _slot = slot;
     let inspector = state.inspector.clone();
     let _watch: Watch = inspector.tap.watch();
-    let hub = state.hub.clone();
+    let hub = state.hub_for(&user);
     let mut session = hub.open(PeerInfo {
-        os_user: state.me.clone(),
+        os_user: user.clone(),
         origin,
         capabilities: Capabilities::DATA_ONLY,
         read: VarFilter::default(),
@@ -169,14 +170,14 @@ pub(super) async fn run<S>(
         "type": "hello",
         "product": crate::server::PRODUCT,
         "version": crate::VERSION,
-        "user": state.me.name,
+        "user": user.name,
         "port": state.port,
         "simulatorConn": sid.0,
         "traceCapacity": super::tap::TRACE_CAPACITY,
         "catalogue": cti::catalogue_json(),
     });
     if send(&mut ws, &hello).await.is_ok() {
-        drive(&mut ws, &mut session, &state).await;
+        drive(&mut ws, &mut session, &state, &hub).await;
     }
     hub.close(sid);
     inspector.own_conns().retain(|c| *c != sid.0);
@@ -194,12 +195,15 @@ where
     }
 }
 
-async fn drive<S>(ws: &mut WebSocketStream<S>, session: &mut Session, state: &Arc<ServerState>)
-where
+async fn drive<S>(
+    ws: &mut WebSocketStream<S>,
+    session: &mut Session,
+    state: &Arc<ServerState>,
+    hub: &crate::hub::Hub,
+) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let inspector = &state.inspector;
-    let hub = &state.hub;
     let mut tick = interval(POLL);
     tick.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let mut last_clients = Value::Null;
@@ -247,7 +251,7 @@ where
             },
             frame = ws.next() => match frame {
                 Some(Ok(Message::Text(text))) => {
-                    let reply = command(state, session, &mut pending, &mut next, text.as_str());
+                    let reply = command(state, hub, session, &mut pending, &mut next, text.as_str());
                     if let Some(msg) = reply {
                         if send(ws, &msg).await.is_err() { return; }
                     }
@@ -263,6 +267,7 @@ where
 /// reaching the hub.
 fn command(
     state: &ServerState,
+    hub: &crate::hub::Hub,
     session: &Session,
     pending: &mut HashMap<String, Pending>,
     next: &mut u64,
@@ -323,7 +328,7 @@ fn command(
             .inspector
             .tap
             .record(session.id.0, Direction::In, &frame);
-        state.hub.handle(session.id, &frame);
+        hub.handle(session.id, &frame);
     }
     None
 }

@@ -37,7 +37,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::config::{self, Config, ConfigError, ConfigSource};
-use crate::hub::{ConnId, HubSettings, PeerInfo};
+use crate::hub::{ConnId, Hub, HubSettings, PeerInfo};
 use crate::logging::LevelChange;
 use crate::peer::OsUser;
 use crate::server::guard::{self, GuardContext, Refusal};
@@ -246,16 +246,23 @@ impl Reloader {
         let new = Arc::new(new);
         // Before the hub: a handshake from now on sees the new origins.
         self.state.set_config(new.clone());
-        let settings = live_settings(&self.state.hub.settings(), &new);
         let state = &self.state;
-        let outcome = state
-            .hub
-            .reconfigure(settings, |peer| regrant(peer, &new, state.port, &state.me));
-        for (id, origin, reason) in &outcome.closed {
-            tracing::info!(conn = id.0, ?origin, %reason, "config reload: closing a connection that lost access");
+        // Every store: in service mode one per OS user, each re-deciding
+        // its own user's connections.
+        for (_, hub) in state.tenants.all() {
+            let settings = live_settings(&hub.settings(), &new);
+            let outcome = hub.reconfigure(settings, |peer| {
+                regrant(peer, &new, state.port, state.owner_for(Some(&peer.os_user)))
+            });
+            for (id, origin, reason) in &outcome.closed {
+                tracing::info!(conn = id.0, ?origin, %reason, "config reload: closing a connection that lost access");
+            }
+            report.regranted += outcome.regranted.len();
+            report.closed.extend(outcome.closed);
         }
-        report.regranted = outcome.regranted.len();
-        report.closed = outcome.closed;
+        if let Some(hook) = state.on_reload.get() {
+            hook(&new);
+        }
         report
     }
 }
@@ -317,11 +324,16 @@ fn regrant(peer: &PeerInfo, config: &Config, port: u16, me: &OsUser) -> Result<P
 /// Re-decides the grants of connection `id` against the configuration in
 /// force now. The connection task calls it right after opening its session:
 /// a reload that ran between its handshake and `Hub::open` did not see it.
-pub fn recheck(state: &ServerState, id: ConnId) {
-    let outcome = state.hub.regrant(id, |peer| {
+pub fn recheck(state: &ServerState, hub: &Hub, id: ConnId) {
+    let outcome = hub.regrant(id, |peer| {
         // Read inside the hub's lock: never older than a reload that
         // already re-granted the other connections.
-        regrant(peer, &state.config(), state.port, &state.me)
+        regrant(
+            peer,
+            &state.config(),
+            state.port,
+            state.owner_for(Some(&peer.os_user)),
+        )
     });
     for (id, origin, reason) in &outcome.closed {
         tracing::info!(conn = id.0, ?origin, %reason, "config reload: closing a connection that lost access");

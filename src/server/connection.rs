@@ -20,7 +20,7 @@ use tokio_tungstenite::WebSocketStream;
 use super::guard::Admitted;
 use super::http::Slot;
 use super::ServerState;
-use crate::hub::{Outgoing, PeerInfo, Session};
+use crate::hub::{Hub, Outgoing, PeerInfo, Session};
 use crate::inspector::tap::{Direction, Tap};
 
 /// Close codes we send (RFC 6455 §7.4.1).
@@ -63,7 +63,7 @@ where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let _slot = slot;
-    let hub = state.hub.clone();
+    let hub = state.hub_for(&admitted.user);
     let mut session = hub.open(PeerInfo {
         os_user: admitted.user.clone(),
         origin: admitted.origin.clone(),
@@ -75,7 +75,7 @@ where
     let id = session.id;
     // A configuration reload between the handshake and `open` did not see
     // this connection: re-decide its grants against the file in force now.
-    crate::reload::recheck(&state, id);
+    crate::reload::recheck(&state, &hub, id);
     tracing::info!(
         conn = id.0,
         peer_user = %admitted.user.name,
@@ -83,7 +83,7 @@ where
         capabilities = ?admitted.capabilities.names(),
         "websocket connected"
     );
-    let end = drive(&mut ws, &mut session, &state).await;
+    let end = drive(&mut ws, &mut session, &state, &hub).await;
     hub.close(id);
     match end {
         End::Close(code, reason) => {
@@ -182,6 +182,7 @@ async fn on_frame<S>(
     ws: &mut Ws<S>,
     session: &Session,
     state: &ServerState,
+    hub: &Hub,
     frame: Option<Result<Message, WsError>>,
     pong_due: &mut Option<Instant>,
 ) -> Result<bool, End>
@@ -204,7 +205,7 @@ where
                 .inspector
                 .tap
                 .record(session.id.0, Direction::In, text.as_str());
-            state.hub.handle(session.id, text.as_str());
+            hub.handle(session.id, text.as_str());
             Ok(true)
         }
         Some(Ok(Message::Binary(_))) => Err(End::Close(
@@ -225,7 +226,7 @@ where
     }
 }
 
-async fn drive<S>(ws: &mut Ws<S>, session: &mut Session, state: &ServerState) -> End
+async fn drive<S>(ws: &mut Ws<S>, session: &mut Session, state: &ServerState, hub: &Hub) -> End
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -292,7 +293,7 @@ where
                 // events they cause reach subscribers in larger batches.
                 let mut requests = false;
                 for taken in 1.. {
-                    match on_frame(ws, session, state, frame, &mut pong_due).await {
+                    match on_frame(ws, session, state, hub, frame, &mut pong_due).await {
                         Ok(request) => requests |= request,
                         Err(end) => return end,
                     }

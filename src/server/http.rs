@@ -64,7 +64,7 @@ pub async fn handle(
     let gcx = GuardContext {
         config: &config,
         port: state.port,
-        me: &state.me,
+        me: state.owner_for(cx.owner.as_ref().ok()),
         peer: &cx.owner,
     };
     let admitted = match guard::check(req.headers(), &gcx) {

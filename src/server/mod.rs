@@ -9,9 +9,10 @@ pub mod guard;
 pub mod http;
 pub mod listen;
 pub mod shutdown;
+pub mod tenants;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use arc_swap::ArcSwap;
@@ -24,6 +25,7 @@ use crate::hub::Hub;
 use crate::peer::{OsUser, PeerIdentity};
 pub use listen::{bind, BindError, Listeners};
 pub use shutdown::Shutdown;
+pub use tenants::Tenants;
 
 /// Product name in `/health` and the hello.
 pub const PRODUCT: &str = "wsconnector";
@@ -39,8 +41,9 @@ pub struct ServerState {
     config: ArcSwap<Config>,
     /// The port actually bound (the configured one may be 0).
     pub port: u16,
-    /// Sessions and the context store.
-    pub hub: Hub,
+    /// The context stores: the daemon user's, or one per OS user in
+    /// service mode.
+    pub tenants: Tenants,
     /// Finds the OS user behind a client socket.
     pub peers: Arc<dyn PeerIdentity>,
     /// The daemon's own OS user.
@@ -64,7 +67,13 @@ pub struct ServerState {
     /// thread; without a bound, a connection flood grows that pool (shared
     /// with desktop actions) to hundreds of threads.
     pub(crate) peer_lookups: tokio::sync::Semaphore,
+    /// Called with each configuration a live reload puts in force, after
+    /// the stores were re-granted (service mode: the agent-action timeout).
+    pub on_reload: OnceLock<ReloadHook>,
 }
+
+/// See [`ServerState::on_reload`].
+pub type ReloadHook = Box<dyn Fn(&Config) + Send + Sync>;
 
 /// Most peer-identity lookups at once: a lookup is a netlink or TCP-table
 /// round trip of microseconds, so a few threads keep up with any flood.
@@ -79,11 +88,23 @@ impl ServerState {
         peers: Arc<dyn PeerIdentity>,
         tls: Option<TlsAcceptor>,
     ) -> Arc<ServerState> {
+        Self::with_tenants(config, port, Tenants::single(hub), peers, tls)
+    }
+
+    /// Build the shared state with the given stores (service mode: one per
+    /// OS user).
+    pub fn with_tenants(
+        config: Arc<Config>,
+        port: u16,
+        tenants: Tenants,
+        peers: Arc<dyn PeerIdentity>,
+        tls: Option<TlsAcceptor>,
+    ) -> Arc<ServerState> {
         let me = peers.current_user();
         Arc::new(ServerState {
             config: ArcSwap::new(config),
             port,
-            hub,
+            tenants,
             peers,
             me,
             tls,
@@ -92,7 +113,23 @@ impl ServerState {
             closing: Shutdown::new(),
             inspector: Arc::new(crate::inspector::Inspector::default()),
             peer_lookups: tokio::sync::Semaphore::new(MAX_CONCURRENT_PEER_LOOKUPS),
+            on_reload: OnceLock::new(),
         })
+    }
+
+    /// The store serving `user`'s connections.
+    pub fn hub_for(&self, user: &OsUser) -> Hub {
+        self.tenants.hub_for(user, &self.config())
+    }
+
+    /// Whose context a connection of `user` belongs to, for the guard: the
+    /// daemon's user in single-user mode; in service mode every user owns
+    /// their own store, so they are its "same user".
+    pub fn owner_for<'a>(&'a self, user: Option<&'a OsUser>) -> &'a OsUser {
+        match user {
+            Some(u) if self.tenants.is_per_user() => u,
+            _ => &self.me,
+        }
     }
 
     /// A snapshot of the configuration in force now.
@@ -132,9 +169,11 @@ pub async fn run(listeners: Listeners, state: Arc<ServerState>, shutdown: Shutdo
     for l in loops {
         let _ = l.await;
     }
-    let open = state.hub.connection_count();
+    let open = state.tenants.connection_count();
     tracing::info!(open, "shutting down: telling clients");
-    state.hub.server_status("stopping-service");
+    for (_, hub) in state.tenants.all() {
+        hub.server_status("stopping-service");
+    }
     state.closing.cancel();
     tracker.close();
     let grace = state.config().timers.shutdown_grace;

@@ -1,12 +1,106 @@
-//! `wsconnector service run|install|uninstall`: the machine-wide service.
+//! `wsconnector service run|install|uninstall`: the machine-wide service of
+//! shared hosts. `run` owns the port for every user of the machine, keeps
+//! one context store per OS user (`server::Tenants`), relays each user's
+//! desktop actions to their session agent, and wipes a user's store when
+//! their last session ends.
 
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use super::args::ServiceAction;
-use crate::config::Loaded;
+use crate::app::{self, Daemon, Tenancy};
+use crate::config::{ConfigSource, Loaded, Mode};
+use crate::tray::LastError;
+use crate::{logging, peer};
+
+/// Close reason sent to a user's pages when their last session ended and
+/// their context was wiped.
+pub const SESSION_ENDED: &str = "user-session-ended";
 
 /// Entry point of `wsconnector service ...`.
-pub fn main(_loaded: Loaded, _action: ServiceAction) -> ExitCode {
-    eprintln!("wsconnector: service: not built yet");
-    ExitCode::from(2)
+pub fn main(loaded: Loaded, action: ServiceAction) -> ExitCode {
+    match action {
+        ServiceAction::Run => run(loaded),
+        ServiceAction::Install | ServiceAction::Uninstall => {
+            eprintln!("wsconnector: service {action:?}: not available on this platform yet");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Why the service refuses to start before it binds anything.
+fn preflight(loaded: &Loaded) -> Result<(), String> {
+    if loaded.config.mode != Mode::Service {
+        let file = match &loaded.config.source {
+            ConfigSource::File(p) => p.display().to_string(),
+            ConfigSource::Embedded => "(embedded defaults)".into(),
+        };
+        return Err(format!(
+            "service: the configuration {file} has Mode = single-user; set <Mode>service</Mode> \
+             for the machine-wide service (desktops run `wsconnector run` instead)"
+        ));
+    }
+    Ok(())
+}
+
+fn run(loaded: Loaded) -> ExitCode {
+    if let Err(e) = preflight(&loaded) {
+        eprintln!("wsconnector: {e}");
+        return ExitCode::from(2);
+    }
+    let _log_guard = match logging::init(&loaded.config.log, LastError::default()) {
+        Ok(g) => g,
+        Err(e) => {
+            eprintln!("wsconnector: logging: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    for w in &loaded.warnings {
+        tracing::warn!("config: {w}");
+    }
+    // The same single I/O thread as the desktop agent (issue 9's
+    // measurements); blocking work goes to tokio's blocking pool.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("wsconnector: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = runtime.block_on(async move {
+        let daemon = start(loaded).await?;
+        let stop_requested = crate::agent::stop_signal();
+        #[cfg(unix)]
+        crate::agent::reload_on_sighup(daemon.reloader());
+        println!("{}", daemon.banner());
+        tracing::info!("{} (service mode)", daemon.banner());
+        let stop = daemon.shutdown_token();
+        tokio::spawn(async move {
+            stop_requested.await;
+            tracing::info!("stop signal received");
+            stop.cancel();
+        });
+        daemon.wait().await;
+        Ok::<_, app::StartError>(())
+    });
+    match outcome {
+        Ok(()) => {
+            tracing::info!("stopped");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            tracing::error!("cannot start: {e}");
+            eprintln!("wsconnector: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Starts the service's server with one store per OS user.
+pub async fn start(loaded: Loaded) -> Result<Daemon, app::StartError> {
+    let tenancy = Tenancy::PerUser(Arc::new(|_: &peer::OsUser| app::no_agent_platform()));
+    app::start_with(loaded.config, peer::system(), tenancy).await
 }

@@ -275,7 +275,7 @@ impl DaemonHandle {
     /// The status now.
     pub fn status(&self) -> TrayStatus {
         TrayStatus {
-            clients: self.state.hub.connection_count(),
+            clients: self.state.tenants.connection_count(),
             last_error: self.last_error.get(),
             // The same status and wording as /health and the log.
             cert_warning: self
