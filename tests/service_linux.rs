@@ -1,0 +1,484 @@
+//! Service mode for real on Linux (issue 8): the real binary runs
+//! `wsconnector service run` as its own unprivileged account, two OS users
+//! each run the real `wsconnector agent` and websocket clients (`setpriv`),
+//! and the test checks what crosses between them: nothing.
+//!
+//! The websocket clients are this test binary itself, re-run as the user
+//! (`ws_pipe_child`): it connects with the CRM origin, sends each stdin line
+//! as a text frame and prints each frame it receives, so the test drives
+//! every user's pages from here while the OS sees them as that user's.
+//!
+//! Needs root (to create users and switch to them); anything missing is a
+//! loud SKIPPED line.
+#![cfg(target_os = "linux")]
+
+#[path = "support/banner.rs"]
+mod banner;
+#[path = "support/second_user.rs"]
+mod second_user;
+#[path = "support/skip.rs"]
+mod skip;
+#[path = "support/users.rs"]
+mod users;
+
+use std::collections::VecDeque;
+use std::fs::File;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::process::{Child, ChildStdin, Command};
+use tokio::sync::mpsc;
+use tokio::time::timeout;
+
+const BIN: &str = env!("CARGO_BIN_EXE_wsconnector");
+const ORIGIN: &str = "http://crm.test";
+/// Upper bound for anything awaited; normally milliseconds.
+const DEADLINE: Duration = Duration::from_secs(15);
+
+/// The scenarios share the OS users (and each user's agent): one at a time.
+static SERIAL: Mutex<()> = Mutex::new(());
+
+/// Users, or a loud skip.
+fn prepared() -> bool {
+    match users::ensure(&[users::SERVICE, users::ALICE, users::BOB]) {
+        Ok(()) => true,
+        Err(why) => {
+            skip::skipped("service mode with real OS users", &why);
+            false
+        }
+    }
+}
+
+/// A scratch tree the service and the users can reach: under /run (root
+/// owned, not world-writable) because the service refuses a config file
+/// in a folder others may write, such as /tmp.
+struct Scratch {
+    root: PathBuf,
+}
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let root = PathBuf::from(format!("/run/wsc-test-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
+        std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o755)).unwrap();
+        // The agent socket's folder belongs to the service account (as
+        // systemd's RuntimeDirectory would); marks are where launched
+        // programs leave their traces.
+        let run = root.join("run");
+        std::fs::create_dir(&run).unwrap();
+        chown(&run, users::SERVICE);
+        let marks = root.join("marks");
+        std::fs::create_dir(&marks).unwrap();
+        std::fs::set_permissions(&marks, std::fs::Permissions::from_mode(0o1777)).unwrap();
+        Scratch { root }
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.root.join("run/agent.sock")
+    }
+
+    fn config(&self) -> PathBuf {
+        self.root.join("config.xml")
+    }
+
+    fn mark(&self, name: &str) -> PathBuf {
+        self.root.join("marks").join(name)
+    }
+
+    /// Writes config.xml: service mode, an ephemeral port, the CRM origin
+    /// with every desktop capability, one program (`touch`), fast timers.
+    fn write_config(&self, extra: &str) {
+        let xml = format!(
+            r#"<configuration>
+  <Mode>service</Mode>
+  <Socket-port>0</Socket-port>
+  <Log-level>DEBUG</Log-level>
+  <AgentSocket>{socket}</AgentSocket>
+  <ServiceUser>{service}</ServiceUser>
+  <Origins>
+    <Origin url="{ORIGIN}" capabilities="data launch notify" />
+  </Origins>
+  <Programs>
+    <Program name="mark" path="/usr/bin/touch" parameter="^/[A-Za-z0-9._/-]+$" />
+  </Programs>
+  <RateLimits>
+    <RateLimit action="launchProcess" perMinute="6000" quarantine="1s"/>
+  </RateLimits>
+  <Timers>
+    <AgentActionTimeout>5s</AgentActionTimeout>
+    <AgentRestartDelay>50ms</AgentRestartDelay>
+  </Timers>
+  {extra}
+</configuration>
+"#,
+            socket = self.socket().display(),
+            service = users::SERVICE,
+        );
+        std::fs::write(self.config(), xml).unwrap();
+        std::fs::set_permissions(self.config(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
+
+    fn log(&self, name: &str) -> PathBuf {
+        self.root.join(format!("{name}.log"))
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.root);
+    }
+}
+
+fn chown(path: &Path, user: &str) {
+    let ok = std::process::Command::new("chown")
+        .arg(format!("{user}:"))
+        .arg(path)
+        .status()
+        .unwrap()
+        .success();
+    assert!(ok, "chown {user} {}", path.display());
+}
+
+/// A child process whose stderr goes to a log file.
+struct Proc {
+    child: Child,
+    log: PathBuf,
+}
+
+impl Proc {
+    fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    async fn kill9(&mut self) {
+        let _ = self.child.start_kill();
+        let _ = self.child.wait().await;
+    }
+}
+
+/// Starts `wsconnector service run` as the service account; returns it
+/// and its port (from the banner).
+async fn start_service(s: &Scratch) -> (Proc, u16) {
+    let log = s.log("service");
+    let mut cmd: Command = users::command_as(users::SERVICE, BIN).into();
+    cmd.arg("--config")
+        .arg(s.config())
+        .args(["service", "run"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(File::create(&log).unwrap())
+        .kill_on_drop(true);
+    let mut child = cmd.spawn().unwrap();
+    let out = child.stdout.take().unwrap();
+    let mut lines = BufReader::new(out).lines();
+    let line = timeout(DEADLINE, lines.next_line())
+        .await
+        .expect("service banner in time")
+        .unwrap()
+        .unwrap_or_else(|| {
+            panic!(
+                "service exited without a banner: {}",
+                std::fs::read_to_string(&log).unwrap_or_default()
+            )
+        });
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    (Proc { child, log }, banner::port_of(&line))
+}
+
+/// Starts `wsconnector agent --no-tray` as `user`.
+fn start_agent(s: &Scratch, user: &str, tag: &str) -> Proc {
+    let log = s.log(&format!("agent-{tag}"));
+    let mut cmd: Command = users::command_as(user, BIN).into();
+    cmd.arg("--config")
+        .arg(s.config())
+        .args(["agent", "--no-tray"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(File::create(&log).unwrap())
+        .kill_on_drop(true);
+    Proc {
+        child: cmd.spawn().unwrap(),
+        log,
+    }
+}
+
+/// One websocket of an OS user, driven through a child process.
+struct Page {
+    proc: Proc,
+    stdin: ChildStdin,
+    frames: mpsc::UnboundedReceiver<String>,
+    /// Frames that arrived before the reply a `request` waited for.
+    early: VecDeque<Value>,
+    next_id: u64,
+}
+
+impl Page {
+    /// Opens a page of `user` on `port` with the CRM origin; returns after
+    /// its hello.
+    async fn open(s: &Scratch, user: &str, port: u16, tag: &str) -> (Page, Value) {
+        let log = s.log(&format!("page-{tag}"));
+        let exe = std::env::current_exe().unwrap();
+        let mut cmd: Command = users::command_as(user, &exe).into();
+        cmd.args(["--exact", "ws_pipe_child", "--ignored", "--nocapture", "--test-threads=1"])
+            .env("WSC_PIPE_URL", format!("ws://127.0.0.1:{port}/"))
+            .env("WSC_PIPE_ORIGIN", ORIGIN)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(File::create(&log).unwrap())
+            .kill_on_drop(true);
+        let mut child = cmd.spawn().unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+        let (tx, frames) = mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            while let Ok(Some(line)) = lines.next_line().await {
+                // libtest prints "test ws_pipe_child ... " without a line
+                // break, so the first frame shares its line.
+                if let Some(at) = line.find("WS< ") {
+                    let _ = tx.send(line[at + 4..].to_string());
+                } else if let Some(at) = line.find("WS# ") {
+                    let _ = tx.send(format!("#{}", &line[at + 4..]));
+                }
+            }
+        });
+        let mut page = Page {
+            proc: Proc { child, log },
+            stdin,
+            frames,
+            early: VecDeque::new(),
+            next_id: 0,
+        };
+        let hello = page.next().await;
+        assert_eq!(hello["type"], "hello", "{hello}");
+        (page, hello)
+    }
+
+    /// The next frame as JSON; a close shows as `{"close": "code reason"}`.
+    async fn next(&mut self) -> Value {
+        if let Some(v) = self.early.pop_front() {
+            return v;
+        }
+        self.recv().await
+    }
+
+    async fn recv(&mut self) -> Value {
+        let frame = timeout(DEADLINE, self.frames.recv())
+            .await
+            .unwrap_or_else(|_| panic!("no frame in time; page log: {}", self.proc.log_text()))
+            .unwrap_or_else(|| panic!("page process ended: {}", self.proc.log_text()));
+        match frame.strip_prefix('#') {
+            Some(close) => json!({ "close": close }),
+            None => serde_json::from_str(&frame).unwrap(),
+        }
+    }
+
+    /// Sends `request` (with a fresh requestId) and returns its reply;
+    /// events arriving first are kept for `next`.
+    async fn request(&mut self, mut request: Value) -> Value {
+        self.next_id += 1;
+        let id = format!("r{}", self.next_id);
+        request["requestId"] = json!(id);
+        eprintln!("-> {request}");
+        let mut line = request.to_string();
+        line.push('\n');
+        self.stdin.write_all(line.as_bytes()).await.unwrap();
+        loop {
+            let m = self.recv().await;
+            eprintln!("<- {m}");
+            if m["type"] == "reply" && m["requestId"] == json!(id) {
+                return m;
+            }
+            self.early.push_back(m);
+        }
+    }
+
+    async fn register(&mut self, env: &str, client: &str) {
+        let r = self
+            .request(json!({"action":"createEnvironment","environment":env,"clientName":client}))
+            .await;
+        assert_eq!(r["result"], "SUCCESS", "{r}");
+    }
+
+    async fn set(&mut self, env: &str, name: &str, value: &str) {
+        let r = self
+            .request(json!({"action":"setContextVariable","environment":env,"name":name,"value":value}))
+            .await;
+        assert_eq!(r["result"], "SUCCESS", "{r}");
+    }
+
+    async fn get(&mut self, env: &str, name: &str) -> Value {
+        let r = self
+            .request(json!({"action":"getEnvironment","environment":env}))
+            .await;
+        r["data"][name].clone()
+    }
+
+    async fn subscribe_all(&mut self, env: &str) {
+        let r = self
+            .request(json!({"action":"setNotificationsOn","environment":env,"name":"*"}))
+            .await;
+        assert_eq!(r["result"], "SUCCESS", "{r}");
+    }
+
+    /// `launchProcess` of the declared `touch` program on `path`.
+    async fn launch_mark(&mut self, path: &Path) -> Value {
+        self.request(json!({"action":"launchProcess","name":"mark","parameter":path.display().to_string()}))
+            .await
+    }
+}
+
+/// Polls `cond` until it holds or the deadline passes.
+async fn until(what: &str, mut cond: impl FnMut() -> bool) {
+    let end = Instant::now() + DEADLINE;
+    while !cond() {
+        assert!(Instant::now() < end, "timed out waiting for: {what}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Owner uid of a file.
+fn owner(path: &Path) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| m.uid())
+}
+
+/// Launches the mark program from `page` until it succeeds (the agent may
+/// still be connecting), then waits for the file and returns its owner.
+async fn launch_until_ok(page: &mut Page, mark: &Path) -> u32 {
+    let end = Instant::now() + DEADLINE;
+    loop {
+        let r = page.launch_mark(mark).await;
+        if r["result"] == "SUCCESS" {
+            break;
+        }
+        assert_eq!(r["errorCode"], "agent_unavailable", "{r}");
+        assert!(Instant::now() < end, "the agent never became available: {r}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    until("the launched program's file", || mark.exists()).await;
+    owner(mark).unwrap()
+}
+
+/// Not a test: the websocket client the other tests run as another OS user.
+#[tokio::test]
+#[ignore = "helper process, started by the service-mode tests as another OS user"]
+async fn ws_pipe_child() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    use tokio_tungstenite::tungstenite::Message;
+    let url = std::env::var("WSC_PIPE_URL").expect("WSC_PIPE_URL");
+    let origin = std::env::var("WSC_PIPE_ORIGIN").expect("WSC_PIPE_ORIGIN");
+    let mut req = url.into_client_request().unwrap();
+    req.headers_mut().insert("origin", origin.parse().unwrap());
+    let (ws, _) = tokio_tungstenite::connect_async(req).await.expect("connects");
+    let (mut tx, mut rx) = ws.split();
+    let mut stdin = BufReader::new(tokio::io::stdin()).lines();
+    loop {
+        tokio::select! {
+            line = stdin.next_line() => match line {
+                Ok(Some(line)) => tx.send(Message::text(line)).await.expect("send"),
+                _ => break,
+            },
+            frame = rx.next() => match frame {
+                Some(Ok(Message::Text(t))) => println!("WS< {}", t.as_str()),
+                Some(Ok(Message::Close(c))) => {
+                    match c {
+                        Some(c) => println!("WS# {} {}", u16::from(c.code), c.reason),
+                        None => println!("WS# none"),
+                    }
+                    break;
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => { println!("WS# error {e}"); break; }
+                None => { println!("WS# eof"); break; }
+            },
+        }
+    }
+}
+
+#[tokio::test]
+async fn two_users_share_nothing_and_actions_reach_only_their_own_agent() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    if !prepared() {
+        return;
+    }
+    let s = Scratch::new("iso");
+    s.write_config("");
+    let (mut service, port) = start_service(&s).await;
+    let mut agent_a = start_agent(&s, users::ALICE, "alice");
+    let mut agent_b = start_agent(&s, users::BOB, "bob");
+
+    let (mut a_toolbar, _) = Page::open(&s, users::ALICE, port, "a-toolbar").await;
+    let (mut a_crm, _) = Page::open(&s, users::ALICE, port, "a-crm").await;
+    let (mut b_toolbar, _) = Page::open(&s, users::BOB, port, "b-toolbar").await;
+    let (mut b_crm, _) = Page::open(&s, users::BOB, port, "b-crm").await;
+    for (p, name) in [
+        (&mut a_toolbar, "toolbar"),
+        (&mut a_crm, "crm"),
+        (&mut b_toolbar, "toolbar"),
+        (&mut b_crm, "crm"),
+    ] {
+        p.register("VOICE", name).await;
+    }
+    a_crm.subscribe_all("VOICE").await;
+    b_crm.subscribe_all("VOICE").await;
+
+    // Same environment, same variable, each user's own value and event.
+    a_toolbar.set("VOICE", "GEN_T2P", "EvRinging-alice").await;
+    b_toolbar.set("VOICE", "GEN_T2P", "EvRinging-bob").await;
+    let ev = a_crm.next().await;
+    assert_eq!(ev["ValueChanged"], "EvRinging-alice", "{ev}");
+    let ev = b_crm.next().await;
+    assert_eq!(ev["ValueChanged"], "EvRinging-bob", "{ev}");
+    assert_eq!(a_crm.get("VOICE", "GEN_T2P").await, "EvRinging-alice");
+    assert_eq!(b_crm.get("VOICE", "GEN_T2P").await, "EvRinging-bob");
+    for (p, name) in [(&mut a_crm, users::ALICE), (&mut b_crm, users::BOB)] {
+        let r = p.request(json!({"action":"getUser"})).await;
+        assert_eq!(r["data"], name, "{r}");
+    }
+
+    // Actions run in the requesting user's agent, as that user.
+    let owner_a = launch_until_ok(&mut a_crm, &s.mark("from-alice")).await;
+    let owner_b = launch_until_ok(&mut b_crm, &s.mark("from-bob")).await;
+    assert_eq!(owner_a, users::uid(users::ALICE), "alice's launch ran as alice");
+    assert_eq!(owner_b, users::uid(users::BOB), "bob's launch ran as bob");
+
+    // Killing alice's agent: her actions fail at once, her data stays,
+    // bob is untouched.
+    agent_a.kill9().await;
+    let end = Instant::now() + DEADLINE;
+    loop {
+        let r = a_crm.launch_mark(&s.mark("while-dead")).await;
+        if r["errorCode"] == "agent_unavailable" {
+            break;
+        }
+        assert!(Instant::now() < end, "alice's actions still answered after kill -9: {r}");
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(!s.mark("while-dead").exists());
+    assert_eq!(a_crm.get("VOICE", "GEN_T2P").await, "EvRinging-alice");
+    let owner_b2 = launch_until_ok(&mut b_crm, &s.mark("bob-again")).await;
+    assert_eq!(owner_b2, users::uid(users::BOB));
+    b_toolbar.set("VOICE", "GEN_T2P", "EvEstablished-bob").await;
+    assert_eq!(b_crm.next().await["ValueChanged"], "EvEstablished-bob");
+
+    // Alice's agent comes back: actions work again.
+    let mut agent_a2 = start_agent(&s, users::ALICE, "alice-2");
+    let owner_a2 = launch_until_ok(&mut a_crm, &s.mark("alice-again")).await;
+    assert_eq!(owner_a2, users::uid(users::ALICE));
+
+    let log = service.log_text();
+    assert!(!log.contains("panicked"), "{log}");
+    for p in [&mut a_toolbar, &mut a_crm, &mut b_toolbar, &mut b_crm] {
+        p.proc.kill9().await;
+    }
+    agent_a2.kill9().await;
+    agent_b.kill9().await;
+    service.kill9().await;
+}
