@@ -152,6 +152,13 @@ fn run(explicit: Option<&Path>, tray: bool) -> ExitCode {
         );
         return ExitCode::from(2);
     }
+    if let Some(service) = wsconnector::service::detect::running(&loaded.config) {
+        eprintln!(
+            "wsconnector: not starting: {service} (Mode = service owns the port on this machine); \
+             run `wsconnector agent` in this session instead"
+        );
+        return ExitCode::from(wsconnector::agent::EXIT_ALREADY_RUNNING);
+    }
     agent::run(loaded, AgentOptions { tray })
 }
 

@@ -26,7 +26,6 @@ use std::fs::File;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
@@ -41,7 +40,7 @@ const ORIGIN: &str = "http://crm.test";
 const DEADLINE: Duration = Duration::from_secs(15);
 
 /// The scenarios share the OS users (and each user's agent): one at a time.
-static SERIAL: Mutex<()> = Mutex::new(());
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Users, or a loud skip.
 fn prepared() -> bool {
@@ -225,13 +224,19 @@ impl Page {
         let log = s.log(&format!("page-{tag}"));
         let exe = std::env::current_exe().unwrap();
         let mut cmd: Command = users::command_as(user, &exe).into();
-        cmd.args(["--exact", "ws_pipe_child", "--ignored", "--nocapture", "--test-threads=1"])
-            .env("WSC_PIPE_URL", format!("ws://127.0.0.1:{port}/"))
-            .env("WSC_PIPE_ORIGIN", ORIGIN)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(File::create(&log).unwrap())
-            .kill_on_drop(true);
+        cmd.args([
+            "--exact",
+            "ws_pipe_child",
+            "--ignored",
+            "--nocapture",
+            "--test-threads=1",
+        ])
+        .env("WSC_PIPE_URL", format!("ws://127.0.0.1:{port}/"))
+        .env("WSC_PIPE_ORIGIN", ORIGIN)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(File::create(&log).unwrap())
+        .kill_on_drop(true);
         let mut child = cmd.spawn().unwrap();
         let stdin = child.stdin.take().unwrap();
         let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -307,7 +312,9 @@ impl Page {
 
     async fn set(&mut self, env: &str, name: &str, value: &str) {
         let r = self
-            .request(json!({"action":"setContextVariable","environment":env,"name":name,"value":value}))
+            .request(
+                json!({"action":"setContextVariable","environment":env,"name":name,"value":value}),
+            )
             .await;
         assert_eq!(r["result"], "SUCCESS", "{r}");
     }
@@ -328,8 +335,10 @@ impl Page {
 
     /// `launchProcess` of the declared `touch` program on `path`.
     async fn launch_mark(&mut self, path: &Path) -> Value {
-        self.request(json!({"action":"launchProcess","name":"mark","parameter":path.display().to_string()}))
-            .await
+        self.request(
+            json!({"action":"launchProcess","name":"mark","parameter":path.display().to_string()}),
+        )
+        .await
     }
 }
 
@@ -358,7 +367,10 @@ async fn launch_until_ok(page: &mut Page, mark: &Path) -> u32 {
             break;
         }
         assert_eq!(r["errorCode"], "agent_unavailable", "{r}");
-        assert!(Instant::now() < end, "the agent never became available: {r}");
+        assert!(
+            Instant::now() < end,
+            "the agent never became available: {r}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     until("the launched program's file", || mark.exists()).await;
@@ -376,7 +388,9 @@ async fn ws_pipe_child() {
     let origin = std::env::var("WSC_PIPE_ORIGIN").expect("WSC_PIPE_ORIGIN");
     let mut req = url.into_client_request().unwrap();
     req.headers_mut().insert("origin", origin.parse().unwrap());
-    let (ws, _) = tokio_tungstenite::connect_async(req).await.expect("connects");
+    let (ws, _) = tokio_tungstenite::connect_async(req)
+        .await
+        .expect("connects");
     let (mut tx, mut rx) = ws.split();
     let mut stdin = BufReader::new(tokio::io::stdin()).lines();
     loop {
@@ -404,7 +418,7 @@ async fn ws_pipe_child() {
 
 #[tokio::test]
 async fn two_users_share_nothing_and_actions_reach_only_their_own_agent() {
-    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let _serial = SERIAL.lock().await;
     if !prepared() {
         return;
     }
@@ -442,11 +456,37 @@ async fn two_users_share_nothing_and_actions_reach_only_their_own_agent() {
         let r = p.request(json!({"action":"getUser"})).await;
         assert_eq!(r["data"], name, "{r}");
     }
+    // `wsconnector ctl` of each user reads that user's store.
+    for (user, value) in [
+        (users::ALICE, "EvRinging-alice"),
+        (users::BOB, "EvRinging-bob"),
+    ] {
+        let out = users::command_as(user, BIN)
+            .arg("--config")
+            .arg(s.config())
+            .args(["ctl", "get", "VOICE", "GEN_T2P", "--raw"])
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "ctl as {user}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&out.stdout).trim(),
+            value,
+            "ctl as {user}"
+        );
+    }
 
     // Actions run in the requesting user's agent, as that user.
     let owner_a = launch_until_ok(&mut a_crm, &s.mark("from-alice")).await;
     let owner_b = launch_until_ok(&mut b_crm, &s.mark("from-bob")).await;
-    assert_eq!(owner_a, users::uid(users::ALICE), "alice's launch ran as alice");
+    assert_eq!(
+        owner_a,
+        users::uid(users::ALICE),
+        "alice's launch ran as alice"
+    );
     assert_eq!(owner_b, users::uid(users::BOB), "bob's launch ran as bob");
 
     // Killing alice's agent: her actions fail at once, her data stays,
@@ -458,7 +498,10 @@ async fn two_users_share_nothing_and_actions_reach_only_their_own_agent() {
         if r["errorCode"] == "agent_unavailable" {
             break;
         }
-        assert!(Instant::now() < end, "alice's actions still answered after kill -9: {r}");
+        assert!(
+            Instant::now() < end,
+            "alice's actions still answered after kill -9: {r}"
+        );
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(!s.mark("while-dead").exists());
@@ -475,10 +518,141 @@ async fn two_users_share_nothing_and_actions_reach_only_their_own_agent() {
 
     let log = service.log_text();
     assert!(!log.contains("panicked"), "{log}");
+    assert!(log.contains("context store created for this user"), "{log}");
     for p in [&mut a_toolbar, &mut a_crm, &mut b_toolbar, &mut b_crm] {
         p.proc.kill9().await;
     }
     agent_a2.kill9().await;
     agent_b.kill9().await;
+    service.kill9().await;
+}
+
+#[tokio::test]
+async fn a_single_user_agent_refuses_to_start_beside_the_service() {
+    let _serial = SERIAL.lock().await;
+    if !prepared() {
+        return;
+    }
+    let s = Scratch::new("single");
+    s.write_config("");
+    let (mut service, _port) = start_service(&s).await;
+    // Mode = service itself: `run` is not the way to start it.
+    let out = users::command_as(users::ALICE, BIN)
+        .arg("--config")
+        .arg(s.config())
+        .args(["run", "--no-tray"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("wsconnector service run") && err.contains("wsconnector agent"),
+        "{err}"
+    );
+    // A desktop configuration on a machine where the service runs: refused,
+    // naming the service, instead of a second server on another port.
+    let desktop = s.root.join("desktop.xml");
+    std::fs::write(
+        &desktop,
+        format!(
+            "<configuration><Socket-port>0</Socket-port><AgentSocket>{}</AgentSocket></configuration>",
+            s.socket().display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&desktop, std::fs::Permissions::from_mode(0o644)).unwrap();
+    until("the service's agent socket", || s.socket().exists()).await;
+    let out = users::command_as(users::ALICE, BIN)
+        .arg("--config")
+        .arg(&desktop)
+        .args(["run", "--no-tray"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains("service is listening for session agents"),
+        "{err}"
+    );
+    service.kill9().await;
+}
+
+/// One raw HTTP request to the service as OS user `user`; the whole answer.
+fn http_as(user: &str, port: u16, head: &str) -> String {
+    let script =
+        format!("exec 3<>/dev/tcp/127.0.0.1/{port}; printf '%s' \"$REQ\" >&3; timeout 10 cat <&3");
+    let out = users::command_as(user, "bash")
+        .args(["-c", &script])
+        .env(
+            "REQ",
+            format!("{head}\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"),
+        )
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// `wsconnector inspect --print-url` as `user`: the one-time URL's token.
+fn inspect_token(s: &Scratch, user: &str, port: u16) -> String {
+    let out = users::command_as(user, BIN)
+        .arg("--config")
+        .arg(s.config())
+        .args(["inspect", "--print-url", "--port", &port.to_string()])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "inspect as {user}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    text.trim()
+        .rsplit_once("token=")
+        .expect("token in the URL")
+        .1
+        .to_string()
+}
+
+#[tokio::test]
+async fn the_inspector_serves_each_user_only_with_their_own_token() {
+    let _serial = SERIAL.lock().await;
+    if !prepared() {
+        return;
+    }
+    let s = Scratch::new("inspect");
+    s.write_config("");
+    let (mut service, port) = start_service(&s).await;
+
+    // Alice's token presented by bob's browser: refused (and burnt).
+    let token = inspect_token(&s, users::ALICE, port);
+    let r = http_as(
+        users::BOB,
+        port,
+        &format!("GET /inspector?token={token} HTTP/1.1"),
+    );
+    assert!(r.starts_with("HTTP/1.1 403"), "{r}");
+    // Alice's own browser with a fresh token: a session cookie.
+    let token = inspect_token(&s, users::ALICE, port);
+    let r = http_as(
+        users::ALICE,
+        port,
+        &format!("GET /inspector?token={token} HTTP/1.1"),
+    );
+    assert!(r.starts_with("HTTP/1.1 303"), "{r}");
+    let cookie = r
+        .lines()
+        .find_map(|l| {
+            l.strip_prefix("set-cookie: ")
+                .or_else(|| l.strip_prefix("Set-Cookie: "))
+        })
+        .and_then(|c| c.split(';').next())
+        .expect("a session cookie")
+        .to_string();
+    let page = format!("GET /inspector HTTP/1.1\r\nCookie: {cookie}");
+    let r = http_as(users::ALICE, port, &page);
+    assert!(r.starts_with("HTTP/1.1 200"), "{r}");
+    // The same cookie from bob's browser opens nothing.
+    let r = http_as(users::BOB, port, &page);
+    assert!(r.starts_with("HTTP/1.1 403"), "{r}");
     service.kill9().await;
 }

@@ -139,12 +139,20 @@ pub fn route(req: Request<Incoming>, cx: Arc<TcpContext>) -> HttpResponse {
         return forbidden(why, &path);
     }
     let head = req.method() == Method::HEAD;
+    let peer = cx.owner.as_ref().ok();
     if path == "/inspector" && req.method() == Method::GET {
         if let Some(presented) = query_token(req.uri().query()) {
-            return exchange(&state, presented);
+            return exchange(&state, presented, peer);
         }
     }
-    if !inspector.sessions.valid(req.headers(), Instant::now()) {
+    // Service mode: a session serves only the user whose token opened it.
+    let viewer = peer
+        .filter(|_| inspector.is_per_user())
+        .map(|p| p.id.as_str());
+    if !inspector
+        .sessions
+        .valid_for(req.headers(), Instant::now(), viewer)
+    {
         return forbidden("no valid inspector session cookie", &path);
     }
     if req.method() != Method::GET && !head {
@@ -161,11 +169,16 @@ pub fn route(req: Request<Incoming>, cx: Arc<TcpContext>) -> HttpResponse {
 
 /// `GET /inspector?token=T`: a good token becomes a session cookie and a
 /// redirect to the bare URL, so the token leaves the address bar at once.
-fn exchange(state: &ServerState, presented: &str) -> HttpResponse {
-    if let Err(e) = state.inspector.redeem(state.port, presented) {
-        return forbidden(&e.to_string(), "/inspector");
-    }
-    let session = match state.inspector.sessions.create(Instant::now()) {
+fn exchange(
+    state: &ServerState,
+    presented: &str,
+    peer: Option<&crate::peer::OsUser>,
+) -> HttpResponse {
+    let user = match state.inspector.redeem_for(state.port, presented, peer) {
+        Ok(user) => user,
+        Err(e) => return forbidden(&e.to_string(), "/inspector"),
+    };
+    let session = match state.inspector.sessions.create_for(Instant::now(), user) {
         Ok(s) => s,
         Err(e) => {
             tracing::error!(error = %e, "inspector session not created");

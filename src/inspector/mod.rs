@@ -35,6 +35,9 @@ pub struct Inspector {
     /// Where `wsconnector inspect` writes token files (`None`: no directory
     /// could be found, so no token can be redeemed).
     runtime_dir: Option<PathBuf>,
+    /// Service mode: `runtime_dir` is the shared folder of every user's
+    /// token files, and each session serves the user whose token opened it.
+    per_user: bool,
     /// Sessions created from redeemed tokens.
     pub sessions: Sessions,
     /// Serializes token redemption so two requests cannot both use one
@@ -61,11 +64,56 @@ impl Inspector {
     pub fn new(runtime_dir: Option<PathBuf>) -> Inspector {
         Inspector {
             runtime_dir,
+            per_user: false,
             sessions: Sessions::default(),
             redeeming: Mutex::new(()),
             tap: Arc::new(Tap::default()),
             sockets: AtomicUsize::new(0),
             own_conns: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Service mode: tokens come from the shared folder `dir` (see
+    /// `token`), one per user, and sessions are bound to that user.
+    pub fn per_user(dir: PathBuf) -> Inspector {
+        Inspector {
+            per_user: true,
+            ..Inspector::new(Some(dir))
+        }
+    }
+
+    /// True in service mode (sessions bound to users).
+    pub fn is_per_user(&self) -> bool {
+        self.per_user
+    }
+
+    /// Service mode: checks a token presented by a browser whose socket
+    /// belongs to `peer`; returns the user id the session must serve
+    /// (`None` in single-user mode, where the daemon's user is implied).
+    pub fn redeem_for(
+        &self,
+        port: u16,
+        presented: &str,
+        peer: Option<&crate::peer::OsUser>,
+    ) -> Result<Option<String>, TokenError> {
+        if !self.per_user {
+            return self.redeem(port, presented).map(|()| None);
+        }
+        let dir = self.runtime_dir.as_deref().ok_or(TokenError::NoDirectory)?;
+        let uid = peer
+            .and_then(|p| p.id.strip_prefix("uid:"))
+            .and_then(|u| u.parse::<u32>().ok())
+            .ok_or(TokenError::Missing)?;
+        let _one_at_a_time = self.redeeming.lock().unwrap_or_else(|p| p.into_inner());
+        #[cfg(unix)]
+        {
+            token::redeem_shared(dir, port, uid, presented, SystemTime::now())?;
+            Ok(peer.map(|p| p.id.clone()))
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = (dir, uid);
+            Err(TokenError::NoDirectory)
         }
     }
 

@@ -78,13 +78,24 @@ pub fn daemon_answers(port: u16) -> Result<(), String> {
 pub fn inspector_url(port: u16, socket_type: SocketType) -> Result<String, InspectError> {
     let dir = token::runtime_dir().ok_or(TokenError::NoDirectory)?;
     let token = token::issue(&dir, port)?;
+    Ok(url_with(port, socket_type, &token))
+}
+
+/// Service mode: writes this user's token into the service's shared
+/// folder and returns the URL that redeems it (for this user's browser only).
+#[cfg(unix)]
+pub fn service_inspector_url(config: &config::Config, port: u16) -> Result<String, InspectError> {
+    let dir = token::shared_dir(&config.service.agent_socket);
+    let token = token::issue_shared(&dir, port)?;
+    Ok(url_with(port, config.socket_type, &token))
+}
+
+fn url_with(port: u16, socket_type: SocketType, token: &str) -> String {
     let scheme = match socket_type {
         SocketType::Ws => "http",
         SocketType::Wss => "https",
     };
-    Ok(format!(
-        "{scheme}://127.0.0.1:{port}/inspector?token={token}"
-    ))
+    format!("{scheme}://127.0.0.1:{port}/inspector?token={token}")
 }
 
 /// Opens the inspector; `Ok(Some(url))` when the URL is to be printed.
@@ -95,6 +106,13 @@ pub fn open(
     let loaded = config::discover(config_file)?;
     let port = args.port.unwrap_or(loaded.config.port);
     daemon_answers(port).map_err(|why| InspectError::NotRunning { port, why })?;
+    #[cfg(unix)]
+    let url = if loaded.config.mode == config::Mode::Service {
+        service_inspector_url(&loaded.config, port)?
+    } else {
+        inspector_url(port, loaded.config.socket_type)?
+    };
+    #[cfg(not(unix))]
     let url = inspector_url(port, loaded.config.socket_type)?;
     if args.print_url {
         return Ok(Some(url));

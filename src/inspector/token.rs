@@ -9,6 +9,16 @@
 //! private), deletes the file so the token cannot serve twice, and answers
 //! with an HttpOnly, SameSite=Strict cookie naming a random session.
 //! Sessions live in memory only: a daemon restart ends them.
+//!
+//! Service mode (Unix): the service cannot read users' private folders, so
+//! every user's `wsconnector inspect` writes into one shared folder the
+//! service creates (`<AgentSocket folder>/inspector`, mode 1733: anyone may
+//! create a file, nobody but the service may list it, the sticky bit stops
+//! users deleting each other's files), under a name with the user's uid.
+//! The service takes the token from the file named by the uid of the
+//! *browser's* socket and requires that file to be owned by that uid, and
+//! the session the token opens serves that user only: a token read or
+//! planted by another user opens nothing.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -135,6 +145,44 @@ fn private_dir(dir: &Path) -> Result<(), TokenError> {
 /// token stops working.
 pub fn issue(dir: &Path, port: u16) -> Result<String, TokenError> {
     private_dir(dir)?;
+    write_token(dir, &token_path(dir, port), port, 0o600)
+}
+
+/// Service mode: the shared folder for every user's token files (created
+/// by the service, see the module comment).
+pub fn shared_dir(agent_socket: &Path) -> PathBuf {
+    agent_socket
+        .parent()
+        .map_or_else(|| PathBuf::from("inspector"), |p| p.join("inspector"))
+}
+
+/// Service mode: the token file of user `uid` for the service on `port`.
+pub fn user_token_path(dir: &Path, port: u16, uid: u32) -> PathBuf {
+    dir.join(format!("inspector-{port}-{uid}.token"))
+}
+
+/// Service mode: writes a fresh token of this process's user into the
+/// shared folder (which must exist: the service creates it). Readable by
+/// the service (0644); worthless to anyone else (see the module comment).
+#[cfg(unix)]
+pub fn issue_shared(dir: &Path, port: u16) -> Result<String, TokenError> {
+    if !dir.is_dir() {
+        return Err(TokenError::Io {
+            path: dir.to_path_buf(),
+            source: std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                "the service's inspector folder does not exist (is `wsconnector service run` running?)",
+            ),
+        });
+    }
+    let uid = nix::unistd::geteuid().as_raw();
+    write_token(dir, &user_token_path(dir, port, uid), port, 0o644)
+}
+
+/// Writes a token file at `path` (through a temporary file in `dir`).
+fn write_token(dir: &Path, path: &Path, port: u16, mode: u32) -> Result<String, TokenError> {
+    #[cfg(not(unix))]
+    let _ = mode;
     let token = random_hex()?;
     let file = TokenFile {
         token: token.clone(),
@@ -145,22 +193,37 @@ pub fn issue(dir: &Path, port: u16) -> Result<String, TokenError> {
         path: dir.to_path_buf(),
         source: std::io::Error::other(e),
     })?;
-    let path = token_path(dir, port);
     let tmp = dir.join(format!("inspector-{port}.{}.tmp", random_hex()?));
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        options.mode(0o600);
-    }
-    let written = options
-        .open(&tmp)
+    use std::os::unix::fs::OpenOptionsExt;
+    #[cfg(unix)]
+    options.mode(mode);
+    let opened = options.open(&tmp);
+    // The umask may have cut the mode; set it exactly.
+    #[cfg(unix)]
+    let opened = opened.and_then(|f| {
+        use std::os::unix::fs::PermissionsExt;
+        f.set_permissions(std::fs::Permissions::from_mode(mode))?;
+        Ok(f)
+    });
+    finish(opened, &tmp, path, &text, token)
+}
+
+fn finish(
+    opened: std::io::Result<std::fs::File>,
+    tmp: &Path,
+    path: &Path,
+    text: &str,
+    token: String,
+) -> Result<String, TokenError> {
+    let written = opened
         .and_then(|mut f| f.write_all(text.as_bytes()).and_then(|()| f.sync_all()))
-        .and_then(|()| std::fs::rename(&tmp, &path));
+        .and_then(|()| std::fs::rename(tmp, path));
     if let Err(e) = written {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(io(&path)(e));
+        let _ = std::fs::remove_file(tmp);
+        return Err(io(path)(e));
     }
     Ok(token)
 }
@@ -194,7 +257,43 @@ fn check_private(_path: &Path, _meta: &std::fs::Metadata) -> Result<(), TokenErr
 /// deletes the file whatever the outcome, so a token is tried at most once.
 /// The caller serializes calls (see `Inspector::redeem`).
 pub fn redeem(dir: &Path, port: u16, presented: &str, now: SystemTime) -> Result<(), TokenError> {
-    let path = token_path(dir, port);
+    redeem_at(token_path(dir, port), port, presented, now, check_private)
+}
+
+/// Service mode: checks `presented` against the token user `uid` (the
+/// owner of the browser's socket) wrote into the shared folder; the file
+/// must be that user's and writable by nobody else. Deleted whatever the
+/// outcome, like [`redeem`].
+#[cfg(unix)]
+pub fn redeem_shared(
+    dir: &Path,
+    port: u16,
+    uid: u32,
+    presented: &str,
+    now: SystemTime,
+) -> Result<(), TokenError> {
+    use std::os::unix::fs::MetadataExt;
+    redeem_at(
+        user_token_path(dir, port, uid),
+        port,
+        presented,
+        now,
+        |path, meta| {
+            if meta.uid() != uid || meta.mode() & 0o022 != 0 {
+                return Err(TokenError::NotPrivate(path.to_path_buf()));
+            }
+            Ok(())
+        },
+    )
+}
+
+fn redeem_at(
+    path: PathBuf,
+    port: u16,
+    presented: &str,
+    now: SystemTime,
+    check: impl FnOnce(&Path, &std::fs::Metadata) -> Result<(), TokenError>,
+) -> Result<(), TokenError> {
     let meta = match std::fs::symlink_metadata(&path) {
         Ok(m) => m,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(TokenError::Missing),
@@ -203,7 +302,7 @@ pub fn redeem(dir: &Path, port: u16, presented: &str, now: SystemTime) -> Result
     if !meta.file_type().is_file() {
         return Err(TokenError::NotPrivate(path));
     }
-    check_private(&path, &meta)?;
+    check(&path, &meta)?;
     let text = std::fs::read_to_string(&path).map_err(io(&path))?;
     // One try per token: a wrong guess burns it too.
     std::fs::remove_file(&path).map_err(io(&path))?;
@@ -225,36 +324,51 @@ pub fn redeem(dir: &Path, port: u16, presented: &str, now: SystemTime) -> Result
 /// The open inspector sessions: random ids carried by the cookie.
 #[derive(Debug, Default)]
 pub struct Sessions {
-    /// Session id -> when it expires. A std mutex: held for a scan of at
-    /// most [`MAX_SESSIONS`] entries, never across `.await`.
-    open: Mutex<Vec<(String, Instant)>>,
+    /// Session id -> when it expires, and (service mode) the OS user id it
+    /// serves. A std mutex: held for a scan of at most [`MAX_SESSIONS`]
+    /// entries, never across `.await`.
+    open: Mutex<Vec<(String, Instant, Option<String>)>>,
 }
 
 impl Sessions {
     /// A new session; its id goes into the cookie.
     pub fn create(&self, now: Instant) -> Result<String, TokenError> {
+        self.create_for(now, None)
+    }
+
+    /// A new session that serves only OS user `user` (service mode).
+    pub fn create_for(&self, now: Instant, user: Option<String>) -> Result<String, TokenError> {
         let id = random_hex()?;
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
-        open.retain(|(_, expires)| *expires > now);
+        open.retain(|(_, expires, _)| *expires > now);
         if open.len() >= MAX_SESSIONS {
             open.remove(0);
         }
-        open.push((id.clone(), now + SESSION_TTL));
+        open.push((id.clone(), now + SESSION_TTL, user));
         Ok(id)
     }
 
     /// True when a `Cookie` header names an open session. Every open
     /// session is compared in constant time.
     pub fn valid(&self, headers: &HeaderMap, now: Instant) -> bool {
+        self.valid_for(headers, now, None)
+    }
+
+    /// As [`Sessions::valid`], and a session bound to a user (service mode)
+    /// counts only when `user` is that user: another OS user's browser
+    /// holding the cookie gets nothing.
+    pub fn valid_for(&self, headers: &HeaderMap, now: Instant, user: Option<&str>) -> bool {
         let presented = cookie_values(headers, COOKIE_NAME);
         if presented.is_empty() {
             return false;
         }
         let open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         let mut found = false;
-        for (id, expires) in open.iter() {
+        for (id, expires, owner) in open.iter() {
+            let same_user = owner.as_deref().is_none_or(|o| Some(o) == user);
             for p in &presented {
-                found |= constant_time_eq(id.as_bytes(), p.as_bytes()) && *expires > now;
+                found |=
+                    constant_time_eq(id.as_bytes(), p.as_bytes()) && *expires > now && same_user;
             }
         }
         found

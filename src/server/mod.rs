@@ -101,6 +101,13 @@ impl ServerState {
         tls: Option<TlsAcceptor>,
     ) -> Arc<ServerState> {
         let me = peers.current_user();
+        let inspector = if tenants.is_per_user() {
+            crate::inspector::Inspector::per_user(crate::inspector::token::shared_dir(
+                &config.service.agent_socket,
+            ))
+        } else {
+            crate::inspector::Inspector::default()
+        };
         Arc::new(ServerState {
             config: ArcSwap::new(config),
             port,
@@ -111,7 +118,7 @@ impl ServerState {
             certificate_not_after: Mutex::new(None),
             sockets_per_user: Mutex::new(HashMap::new()),
             closing: Shutdown::new(),
-            inspector: Arc::new(crate::inspector::Inspector::default()),
+            inspector: Arc::new(inspector),
             peer_lookups: tokio::sync::Semaphore::new(MAX_CONCURRENT_PEER_LOOKUPS),
             on_reload: OnceLock::new(),
         })

@@ -14,4 +14,5 @@
 
 pub mod agent;
 pub mod args;
+pub mod detect;
 pub mod run;

@@ -99,8 +99,24 @@ fn run(loaded: Loaded) -> ExitCode {
     }
 }
 
+/// Creates the shared folder of the inspector's per-user token files
+/// (mode 1733, see `inspector::token`). Without it the inspector is not
+/// available; the service still runs.
+#[cfg(unix)]
+fn inspector_folder(config: &crate::config::Config) {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = crate::inspector::token::shared_dir(&config.service.agent_socket);
+    let made = std::fs::create_dir_all(&dir)
+        .and_then(|()| std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1733)));
+    if let Err(e) = made {
+        tracing::warn!(folder = %dir.display(), "the inspector will not be available: {e}");
+    }
+}
+
 /// Starts the service's server with one store per OS user.
 pub async fn start(loaded: Loaded) -> Result<Daemon, app::StartError> {
+    #[cfg(unix)]
+    inspector_folder(&loaded.config);
     let tenancy = Tenancy::PerUser(Arc::new(|_: &peer::OsUser| app::no_agent_platform()));
     app::start_with(loaded.config, peer::system(), tenancy).await
 }
