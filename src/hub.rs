@@ -172,6 +172,9 @@ pub enum Outgoing {
     },
 }
 
+/// The next connection id of this process (see `Hub::open`).
+static NEXT_CONN_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 /// Where the hub reads the time (resume-token expiry); tests pass their own.
 pub type Clock = Arc<dyn Fn() -> Instant + Send + Sync>;
 
@@ -209,7 +212,6 @@ struct State {
     store: Store,
     conns: ConnMap<Conn>,
     tokens: HashMap<String, Token>,
-    next_id: u64,
     /// Pickup dialogs showing now, by key, with who asked.
     pickups: desktop::Pickups,
     /// Rate-limit counters by (OS user, origin, request type): they outlive
@@ -395,7 +397,6 @@ impl Hub {
                     store,
                     conns: ConnMap::default(),
                     tokens: HashMap::new(),
-                    next_id: 1,
                     pickups: desktop::Pickups::default(),
                     rate: limits::RateLimiter::default(),
                 }),
@@ -422,8 +423,10 @@ impl Hub {
             t.closed_at
                 .is_none_or(|at| now.saturating_duration_since(at) < ttl)
         });
-        let id = ConnId(st.next_id);
-        st.next_id += 1;
+        // Process-wide, not per hub: in service mode each user has a hub,
+        // and the inspector's trace (one per process) must never mix up
+        // two users' connections that would otherwise share an id.
+        let id = ConnId(NEXT_CONN_ID.fetch_add(1, Ordering::Relaxed));
         let hello = to_text(&Hello {
             kind: "hello",
             protocol: PROTOCOL_VERSION,

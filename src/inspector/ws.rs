@@ -231,10 +231,20 @@ async fn drive<S>(
                     if send(ws, &json!({"type": "environments", "environments": envs})).await.is_err() { return; }
                     last_envs = envs;
                 }
-                let entries = inspector.tap.since(trace_seq, TRACE_BATCH);
+                let mut entries = inspector.tap.since(trace_seq, TRACE_BATCH);
                 if let Some(last) = entries.last() {
                     trace_seq = last.seq;
-                    if send(ws, &json!({"type": "trace", "entries": entries})).await.is_err() { return; }
+                    if state.tenants.is_per_user() {
+                        // One trace per process: show only this user's
+                        // connections (ids are unique process-wide).
+                        let mine: Vec<u64> = hub.clients().iter().map(|c| c.id).collect();
+                        entries.retain(|e| mine.contains(&e.conn));
+                    }
+                    if !entries.is_empty()
+                        && send(ws, &json!({"type": "trace", "entries": entries})).await.is_err()
+                    {
+                        return;
+                    }
                 }
             }
             out = session.recv() => match out {
