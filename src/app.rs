@@ -113,7 +113,7 @@ pub fn hub_settings(config: &Config, user_name: &str) -> HubSettings {
 }
 
 /// The machine name for `getHost`.
-fn host_name() -> String {
+pub fn host_name() -> String {
     whoami::fallible::hostname().unwrap_or_else(|_| "localhost".to_string())
 }
 

@@ -464,7 +464,7 @@ async fn two_users_share_nothing_and_actions_reach_only_their_own_agent() {
         let out = users::command_as(user, BIN)
             .arg("--config")
             .arg(s.config())
-            .args(["ctl", "get", "VOICE", "GEN_T2P", "--raw"])
+            .args(["ctl", "--port", &port.to_string(), "get", "VOICE", "GEN_T2P", "--raw"])
             .output()
             .unwrap();
         assert!(

@@ -15,4 +15,8 @@
 pub mod agent;
 pub mod args;
 pub mod detect;
+pub mod link;
+pub mod registry;
 pub mod run;
+#[cfg(unix)]
+pub mod unix_socket;

@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use super::args::ServiceAction;
+use super::registry::AgentRegistry;
 use crate::app::{self, Daemon, Tenancy};
 use crate::config::{ConfigSource, Loaded, Mode};
 use crate::tray::LastError;
@@ -113,10 +114,38 @@ fn inspector_folder(config: &crate::config::Config) {
     }
 }
 
-/// Starts the service's server with one store per OS user.
+/// Starts the service: one store per OS user, each user's desktop actions
+/// relayed to their session agent, the agents' socket served.
 pub async fn start(loaded: Loaded) -> Result<Daemon, app::StartError> {
     #[cfg(unix)]
     inspector_folder(&loaded.config);
-    let tenancy = Tenancy::PerUser(Arc::new(|_: &peer::OsUser| app::no_agent_platform()));
-    app::start_with(loaded.config, peer::system(), tenancy).await
+    let registry = AgentRegistry::new(loaded.config.timers.agent_action);
+    let relay = registry.clone();
+    let host = app::host_name();
+    let tenancy = Tenancy::PerUser(Arc::new(move |user: &peer::OsUser| {
+        relay.platform_for(user, host.clone())
+    }));
+    #[cfg(unix)]
+    let socket = loaded.config.service.agent_socket.clone();
+    let daemon = app::start_with(loaded.config, peer::system(), tenancy).await?;
+    let live = registry.clone();
+    let _ = daemon
+        .state
+        .on_reload
+        .set(Box::new(move |c| live.set_action_timeout(c.timers.agent_action)));
+    #[cfg(unix)]
+    {
+        let shutdown = daemon.shutdown_token();
+        tokio::spawn(async move {
+            if let Err(e) = super::unix_socket::listen(&socket, registry, shutdown.clone()).await {
+                // Without the socket no agent can connect: a service that
+                // cannot do desktop actions must say so and stop, not run
+                // half-working.
+                tracing::error!("{e}");
+                eprintln!("wsconnector: service: {e}");
+                shutdown.cancel();
+            }
+        });
+    }
+    Ok(daemon)
 }
