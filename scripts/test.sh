@@ -37,6 +37,10 @@ need=()
 command -v setpriv >/dev/null || need+=(util-linux)
 command -v useradd >/dev/null || need+=(passwd)
 command -v ps >/dev/null || need+=(procps)
+# Service mode (tests/service_linux.rs): a private system-like bus stands in
+# for logind's; systemd-analyze verifies the units in installer/linux/.
+command -v dbus-daemon >/dev/null || need+=(dbus-daemon)
+command -v systemd-analyze >/dev/null || need+=(systemd)
 # certutil (NSS databases) and update-ca-certificates for the certificate
 # trust and doctor tests (tests/cert_trust.rs, tests/cert_doctor.rs).
 command -v certutil >/dev/null || need+=(libnss3-tools)

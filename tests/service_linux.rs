@@ -164,8 +164,16 @@ impl Proc {
 /// Starts `wsconnector service run` as the service account; returns it
 /// and its port (from the banner).
 async fn start_service(s: &Scratch) -> (Proc, u16) {
+    start_service_with(s, &[]).await
+}
+
+/// As `start_service`, with extra environment variables.
+async fn start_service_with(s: &Scratch, env: &[(&str, String)]) -> (Proc, u16) {
     let log = s.log("service");
     let mut cmd: Command = users::command_as(users::SERVICE, BIN).into();
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
     cmd.arg("--config")
         .arg(s.config())
         .args(["service", "run"])
@@ -464,7 +472,15 @@ async fn two_users_share_nothing_and_actions_reach_only_their_own_agent() {
         let out = users::command_as(user, BIN)
             .arg("--config")
             .arg(s.config())
-            .args(["ctl", "--port", &port.to_string(), "get", "VOICE", "GEN_T2P", "--raw"])
+            .args([
+                "ctl",
+                "--port",
+                &port.to_string(),
+                "get",
+                "VOICE",
+                "GEN_T2P",
+                "--raw",
+            ])
             .output()
             .unwrap();
         assert!(
@@ -654,5 +670,336 @@ async fn the_inspector_serves_each_user_only_with_their_own_token() {
     // The same cookie from bob's browser opens nothing.
     let r = http_as(users::BOB, port, &page);
     assert!(r.starts_with("HTTP/1.1 403"), "{r}");
+    service.kill9().await;
+}
+
+/// A private bus configured like the system bus (EXTERNAL auth, anyone may
+/// connect), standing in for the machine's: no logind runs here.
+struct Bus {
+    child: std::process::Child,
+    address: String,
+}
+
+impl Drop for Bus {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_bus(s: &Scratch) -> Option<Bus> {
+    let socket = s.root.join("system_bus_socket");
+    let config = s.root.join("bus.conf");
+    std::fs::write(
+        &config,
+        format!(
+            r#"<!DOCTYPE busconfig PUBLIC "-//freedesktop//DTD D-Bus Bus Configuration 1.0//EN"
+ "http://www.freedesktop.org/standards/dbus/1.0/busconfig.dtd">
+<busconfig>
+  <type>system</type>
+  <listen>unix:path={}</listen>
+  <auth>EXTERNAL</auth>
+  <policy context="default">
+    <allow user="*"/>
+    <allow own="*"/>
+    <allow send_destination="*"/>
+    <allow receive_sender="*"/>
+  </policy>
+</busconfig>
+"#,
+            socket.display()
+        ),
+    )
+    .unwrap();
+    let child = match std::process::Command::new("dbus-daemon")
+        .arg(format!("--config-file={}", config.display()))
+        .args(["--nofork", "--nopidfile"])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+    {
+        Ok(c) => c,
+        Err(e) => {
+            skip::skipped(
+                "wiping a user's context at logoff",
+                &format!("dbus-daemon cannot run ({e}); apt-get install dbus-daemon"),
+            );
+            return None;
+        }
+    };
+    let end = Instant::now() + DEADLINE;
+    while !socket.exists() {
+        assert!(Instant::now() < end, "the private bus did not start");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    Some(Bus {
+        child,
+        address: format!("unix:path={}", socket.display()),
+    })
+}
+
+/// A connection to `address`; owning `org.freedesktop.login1` when
+/// `as_logind` (the stand-in logind stays on the bus like the real one).
+fn bus_connection(address: &str, as_logind: bool) -> zbus::blocking::Connection {
+    let mut builder = zbus::blocking::connection::Builder::address(address).unwrap();
+    if as_logind {
+        builder = builder.name("org.freedesktop.login1").unwrap();
+    }
+    builder.build().unwrap()
+}
+
+/// Emits logind's `UserRemoved(uid)` from `conn`.
+fn emit_user_removed(conn: &zbus::blocking::Connection, uid: u32) {
+    let path = zbus::zvariant::ObjectPath::try_from(format!("/org/freedesktop/login1/user/_{uid}"))
+        .unwrap();
+    conn.emit_signal(
+        None::<()>,
+        "/org/freedesktop/login1",
+        "org.freedesktop.login1.Manager",
+        "UserRemoved",
+        &(uid, path),
+    )
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_users_last_logoff_wipes_their_context_and_nobody_elses() {
+    let _serial = SERIAL.lock().await;
+    if !prepared() {
+        return;
+    }
+    let s = Scratch::new("logoff");
+    s.write_config("");
+    let Some(bus) = start_bus(&s) else { return };
+    let (mut service, port) =
+        start_service_with(&s, &[("DBUS_SYSTEM_BUS_ADDRESS", bus.address.clone())]).await;
+    until("the service watches logind", || {
+        service.log_text().contains("watching logind")
+    })
+    .await;
+
+    let (mut alice, _) = Page::open(&s, users::ALICE, port, "a").await;
+    let (mut bob, _) = Page::open(&s, users::BOB, port, "b").await;
+    alice.register("VOICE", "crm").await;
+    bob.register("VOICE", "crm").await;
+    alice.set("VOICE", "call", "alice-call").await;
+    bob.set("VOICE", "call", "bob-call").await;
+
+    let address = bus.address.clone();
+    let logind = tokio::task::spawn_blocking(move || bus_connection(&address, true))
+        .await
+        .unwrap();
+    // A forged UserRemoved for bob from a program that is not logind.
+    let bob_uid = users::uid(users::BOB);
+    let address = bus.address.clone();
+    tokio::task::spawn_blocking(move || {
+        emit_user_removed(&bus_connection(&address, false), bob_uid)
+    })
+    .await
+    .unwrap();
+    // (The bus does not even deliver it: the match rule names logind as the
+    // sender. The watcher would also drop it after comparing the sender
+    // with the name's owner.)
+    // logind says alice's last session ended.
+    let alice_uid = users::uid(users::ALICE);
+    let stand_in = logind.clone();
+    tokio::task::spawn_blocking(move || emit_user_removed(&stand_in, alice_uid))
+        .await
+        .unwrap();
+    let closed = alice.next().await;
+    assert_eq!(
+        closed,
+        json!({"close": "1001 user-session-ended"}),
+        "service log: {}",
+        service.log_text()
+    );
+    // Bob keeps his page and his data; alice's next session starts empty.
+    assert_eq!(bob.get("VOICE", "call").await, "bob-call");
+    let (mut alice2, _) = Page::open(&s, users::ALICE, port, "a2").await;
+    alice2.register("VOICE", "crm").await;
+    assert_eq!(alice2.get("VOICE", "call").await, Value::Null);
+    let log = service.log_text();
+    assert!(log.contains("context store was wiped"), "{log}");
+    for p in [&mut alice, &mut bob, &mut alice2] {
+        p.proc.kill9().await;
+    }
+    service.kill9().await;
+    drop(bus);
+}
+
+/// Not a test: an agent of the running OS user that claims to be someone
+/// else (`WSC_CLAIM_USER`) on the service socket `WSC_CLAIM_SOCKET`; prints
+/// the service's answer.
+#[tokio::test]
+#[ignore = "helper process, started by the service-mode tests as another OS user"]
+async fn unix_claim_child() {
+    use tokio::io::AsyncReadExt;
+    let path = std::env::var("WSC_CLAIM_SOCKET").expect("WSC_CLAIM_SOCKET");
+    let claim = std::env::var("WSC_CLAIM_USER").expect("WSC_CLAIM_USER");
+    let mut s = tokio::net::UnixStream::connect(path)
+        .await
+        .expect("connects");
+    let hello = json!({"type": "hello", "version": 1, "user": claim, "pid": std::process::id()});
+    s.write_all(format!("{hello}\n").as_bytes()).await.unwrap();
+    let mut answer = String::new();
+    let _ = timeout(DEADLINE, s.read_to_string(&mut answer)).await;
+    println!("LINK< {}", answer.trim());
+}
+
+/// Not a test: a fake "service" socket at `WSC_FAKE_SOCKET` served by the
+/// running OS user; prints READY, then how many bytes its one client sent.
+#[tokio::test]
+#[ignore = "helper process, started by the service-mode tests as another OS user"]
+async fn fake_service_child() {
+    use tokio::io::AsyncReadExt;
+    let path = std::env::var("WSC_FAKE_SOCKET").expect("WSC_FAKE_SOCKET");
+    let listener = tokio::net::UnixListener::bind(&path).expect("binds");
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o666)).unwrap();
+    println!("READY");
+    let (mut s, _) = timeout(DEADLINE, listener.accept())
+        .await
+        .expect("a client")
+        .unwrap();
+    let mut got = Vec::new();
+    let _ = timeout(Duration::from_secs(2), s.read_to_end(&mut got)).await;
+    println!("GOT {}", got.len());
+}
+
+/// Runs one of the helper children above as `user`; its stdout.
+async fn child_as(user: &str, test: &str, env: &[(&str, String)]) -> Child {
+    let exe = std::env::current_exe().unwrap();
+    let mut cmd: Command = users::command_as(user, &exe).into();
+    cmd.args([
+        "--exact",
+        test,
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .stdin(Stdio::null())
+    .stdout(Stdio::piped())
+    .stderr(Stdio::null())
+    .kill_on_drop(true);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    cmd.spawn().unwrap()
+}
+
+#[tokio::test]
+async fn an_agent_cannot_claim_another_user_nor_be_fooled_by_a_fake_service() {
+    let _serial = SERIAL.lock().await;
+    if !prepared() {
+        return;
+    }
+    let s = Scratch::new("claims");
+    s.write_config("");
+    let (mut service, port) = start_service(&s).await;
+    until("the agent socket", || s.socket().exists()).await;
+
+    // Bob's program says it is alice's agent: refused, never registered.
+    let alice_id = format!("uid:{}", users::uid(users::ALICE));
+    let claim = child_as(
+        users::BOB,
+        "unix_claim_child",
+        &[
+            ("WSC_CLAIM_SOCKET", s.socket().display().to_string()),
+            ("WSC_CLAIM_USER", alice_id.clone()),
+        ],
+    )
+    .await;
+    let out = timeout(DEADLINE, claim.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let out = String::from_utf8_lossy(&out.stdout);
+    assert!(out.contains(r#""type":"refused""#), "{out}");
+    assert!(!out.contains("welcome"), "{out}");
+    let log = service.log_text();
+    assert!(log.contains(&format!("claimed to be {alice_id}")), "{log}");
+    let (mut alice, _) = Page::open(&s, users::ALICE, port, "a").await;
+    let r = alice.launch_mark(&s.mark("claimed")).await;
+    assert_eq!(r["errorCode"], "agent_unavailable", "{r}");
+    assert!(!s.mark("claimed").exists());
+
+    // A fake service: bob serves a socket and alice's agent is pointed at
+    // it. The agent checks who serves it and sends nothing.
+    let fake_dir = s.root.join("fake");
+    std::fs::create_dir(&fake_dir).unwrap();
+    chown(&fake_dir, users::BOB);
+    let fake_socket = fake_dir.join("agent.sock");
+    let mut fake = child_as(
+        users::BOB,
+        "fake_service_child",
+        &[("WSC_FAKE_SOCKET", fake_socket.display().to_string())],
+    )
+    .await;
+    let mut fake_out = BufReader::new(fake.stdout.take().unwrap()).lines();
+    loop {
+        let line = timeout(DEADLINE, fake_out.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+            .expect("READY");
+        if line.contains("READY") {
+            break;
+        }
+    }
+    let fake_config = s.root.join("fake.xml");
+    std::fs::write(
+        &fake_config,
+        format!(
+            "<configuration><Mode>service</Mode><Socket-port>0</Socket-port>\
+             <AgentSocket>{}</AgentSocket><ServiceUser>{}</ServiceUser>\
+             <Timers><AgentRestartDelay>5s</AgentRestartDelay></Timers></configuration>",
+            fake_socket.display(),
+            users::SERVICE
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&fake_config, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let log = s.log("agent-fooled");
+    let mut agent = Proc {
+        child: {
+            let mut cmd: Command = users::command_as(users::ALICE, BIN).into();
+            cmd.arg("--config")
+                .arg(&fake_config)
+                .args(["agent", "--no-tray"])
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(File::create(&log).unwrap())
+                .kill_on_drop(true);
+            cmd.spawn().unwrap()
+        },
+        log,
+    };
+    until("the agent refuses the fake service", || {
+        agent
+            .log_text()
+            .contains("its server runs as wsc-peer-test2")
+    })
+    .await;
+    let mut sent = String::new();
+    loop {
+        match timeout(DEADLINE, fake_out.next_line())
+            .await
+            .unwrap()
+            .unwrap()
+        {
+            Some(line) if line.contains("GOT ") => {
+                sent = line;
+                break;
+            }
+            Some(_) => {}
+            None => break,
+        }
+    }
+    assert!(
+        sent.ends_with("GOT 0"),
+        "the agent sent something to a fake service: {sent:?}"
+    );
+    agent.kill9().await;
+    alice.proc.kill9().await;
     service.kill9().await;
 }

@@ -234,13 +234,14 @@ async fn recv<R: AsyncRead + Unpin>(r: &mut BufReader<R>) -> Result<Option<Messa
         return Ok(None);
     }
     if line.len() > MAX_LINE {
-        return Err(LinkError::Protocol(format!("a line longer than {MAX_LINE} bytes")));
+        return Err(LinkError::Protocol(format!(
+            "a line longer than {MAX_LINE} bytes"
+        )));
     }
     serde_json::from_slice(&line)
         .map(Some)
         .map_err(|e| LinkError::Protocol(format!("not a link message: {e}")))
 }
-
 
 /// Service side of one agent connection. `peer` is who the transport says
 /// the agent runs as; the agent is registered for that user only, replaces
@@ -269,22 +270,41 @@ where
                     claimed: user,
                 };
                 tracing::warn!(agent_pid = pid, "session agent refused: {err}");
-                let reason = format!("this connection belongs to {}, not to the user the agent claims", peer.id);
+                let reason = format!(
+                    "this connection belongs to {}, not to the user the agent claims",
+                    peer.id
+                );
                 let _ = send(&mut w, &Message::Refused { reason }).await;
                 return Err(err);
             }
             if version != LINK_VERSION {
                 let reason = format!("link version {version} is not {LINK_VERSION}: install the same wsconnector version for the service and the agents");
                 tracing::warn!(user = %peer.name, "session agent refused: {reason}");
-                let _ = send(&mut w, &Message::Refused { reason: reason.clone() }).await;
+                let _ = send(
+                    &mut w,
+                    &Message::Refused {
+                        reason: reason.clone(),
+                    },
+                )
+                .await;
                 return Err(LinkError::Refused(reason));
             }
             tracing::info!(user = %peer.name, user_id = %peer.id, agent_pid = pid, "session agent connected");
         }
-        Some(_) => return Err(LinkError::Protocol("the first message is not a hello".into())),
+        Some(_) => {
+            return Err(LinkError::Protocol(
+                "the first message is not a hello".into(),
+            ))
+        }
         None => return Ok(()),
     }
-    send(&mut w, &Message::Welcome { version: LINK_VERSION }).await?;
+    send(
+        &mut w,
+        &Message::Welcome {
+            version: LINK_VERSION,
+        },
+    )
+    .await?;
     let (generation, mut calls) = registry.attach(&peer);
     let mut pending: HashMap<u64, Call> = HashMap::new();
     let outcome = loop {
@@ -363,7 +383,10 @@ where
         Ok(Ok(None)) => return Err(LinkError::Protocol("the service closed the link".into())),
         Ok(Err(e)) => return Err(e),
     }
-    tracing::info!("connected to the service: performing desktop actions for {}", me.name);
+    tracing::info!(
+        "connected to the service: performing desktop actions for {}",
+        me.name
+    );
     let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Message>();
     loop {
         tokio::select! {

@@ -19,4 +19,6 @@ pub mod link;
 pub mod registry;
 pub mod run;
 #[cfg(unix)]
+pub mod sessions;
+#[cfg(unix)]
 pub mod unix_socket;

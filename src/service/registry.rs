@@ -113,7 +113,10 @@ impl AgentRegistry {
     /// Unregisters `user`'s agent if it is still the one of `generation`.
     pub(super) fn detach(&self, user: &OsUser, generation: u64) {
         let mut agents = lock(&self.agents);
-        if agents.get(&user.id).is_some_and(|a| a.generation == generation) {
+        if agents
+            .get(&user.id)
+            .is_some_and(|a| a.generation == generation)
+        {
             agents.remove(&user.id);
         }
     }
@@ -139,9 +142,12 @@ impl AgentRegistry {
         let timeout = Duration::from_millis(self.timeout_ms.load(Ordering::Relaxed));
         match answer.recv_timeout(timeout) {
             Ok(result) => result,
-            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => Err(ActionError::Unavailable(
-                format!("the session agent of {} did not answer within {timeout:?}", user.name),
-            )),
+            Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                Err(ActionError::Unavailable(format!(
+                    "the session agent of {} did not answer within {timeout:?}",
+                    user.name
+                )))
+            }
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => Err(ActionError::Unavailable(
                 format!("the session agent of {} disconnected", user.name),
             )),
@@ -185,7 +191,10 @@ impl Platform for Relay {
     }
 
     fn open_url(&self, url: &str) -> Result<(), ActionError> {
-        unit(self.registry.call(&self.user, Action::OpenUrl { url: url.into() })?)
+        unit(
+            self.registry
+                .call(&self.user, Action::OpenUrl { url: url.into() })?,
+        )
     }
 
     fn window(&self, r: &WindowRequest) -> Result<(), ActionError> {
@@ -219,9 +228,8 @@ impl Platform for Relay {
             timeout_ms: duration_ms(d.timeout),
         };
         match self.registry.call(&self.user, action)? {
-            Done::Pickup { outcome } => outcome_of(&outcome).ok_or_else(|| {
-                ActionError::Failed(format!("unknown pickup outcome {outcome:?}"))
-            }),
+            Done::Pickup { outcome } => outcome_of(&outcome)
+                .ok_or_else(|| ActionError::Failed(format!("unknown pickup outcome {outcome:?}"))),
             other => Err(ActionError::Failed(format!(
                 "the session agent answered {other:?}"
             ))),
@@ -233,6 +241,11 @@ impl Platform for Relay {
     }
 
     fn close_window(&self, title: &str) -> Result<(), ActionError> {
-        unit(self.registry.call(&self.user, Action::CloseWindow { title: title.into() })?)
+        unit(self.registry.call(
+            &self.user,
+            Action::CloseWindow {
+                title: title.into(),
+            },
+        )?)
     }
 }

@@ -129,12 +129,22 @@ pub async fn start(loaded: Loaded) -> Result<Daemon, app::StartError> {
     let socket = loaded.config.service.agent_socket.clone();
     let daemon = app::start_with(loaded.config, peer::system(), tenancy).await?;
     let live = registry.clone();
-    let _ = daemon
-        .state
-        .on_reload
-        .set(Box::new(move |c| live.set_action_timeout(c.timers.agent_action)));
+    let _ = daemon.state.on_reload.set(Box::new(move |c| {
+        live.set_action_timeout(c.timers.agent_action)
+    }));
     #[cfg(unix)]
     {
+        // A user's last session ended: wipe their store.
+        let (ended, mut users) = tokio::sync::mpsc::unbounded_channel();
+        super::sessions::watch_logind(ended);
+        let state = daemon.state.clone();
+        tokio::spawn(async move {
+            while let Some(user_id) = users.recv().await {
+                if !state.tenants.end_user(&user_id, SESSION_ENDED) {
+                    tracing::debug!(user_id, "a user without a context store logged off");
+                }
+            }
+        });
         let shutdown = daemon.shutdown_token();
         tokio::spawn(async move {
             if let Err(e) = super::unix_socket::listen(&socket, registry, shutdown.clone()).await {

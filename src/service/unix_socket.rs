@@ -35,7 +35,9 @@ pub enum SocketError {
     #[error("ServiceUser {0:?} is not an account on this machine")]
     UnknownServiceUser(String),
     /// The socket's server is not the service.
-    #[error("refusing {path}: its server runs as {found}, expected the service account {expected}")]
+    #[error(
+        "refusing {path}: its server runs as {found}, expected the service account {expected}"
+    )]
     NotTheService {
         /// The socket path.
         path: PathBuf,
