@@ -1003,3 +1003,61 @@ async fn an_agent_cannot_claim_another_user_nor_be_fooled_by_a_fake_service() {
     alice.proc.kill9().await;
     service.kill9().await;
 }
+
+/// `service run` on `config` as the service account: exit code and stderr.
+fn service_refusal(config: &Path) -> (Option<i32>, String) {
+    let out = users::command_as(users::SERVICE, BIN)
+        .arg("--config")
+        .arg(config)
+        .args(["service", "run"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn the_service_refuses_a_configuration_users_could_change() {
+    let _serial = SERIAL.lock().await;
+    if !prepared() {
+        return;
+    }
+    let s = Scratch::new("guard");
+    s.write_config("");
+    // Writable by its group.
+    std::fs::set_permissions(s.config(), std::fs::Permissions::from_mode(0o664)).unwrap();
+    let (code, err) = service_refusal(&s.config());
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("writable by its group or by everyone") && err.contains("chmod go-w"),
+        "{err}"
+    );
+    // Owned by an ordinary user (who could rewrite it).
+    std::fs::set_permissions(s.config(), std::fs::Permissions::from_mode(0o644)).unwrap();
+    chown(&s.config(), users::ALICE);
+    let (code, err) = service_refusal(&s.config());
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("owned by an ordinary user"), "{err}");
+    // In a folder a user owns (they could swap the file).
+    chown(&s.config(), "root");
+    let user_dir = s.root.join("alice-dir");
+    std::fs::create_dir(&user_dir).unwrap();
+    let moved = user_dir.join("config.xml");
+    std::fs::copy(s.config(), &moved).unwrap();
+    chown(&user_dir, users::ALICE);
+    let (code, err) = service_refusal(&moved);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains(&user_dir.display().to_string()), "{err}");
+    // Under /tmp (sticky, world-writable).
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(tmp.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let in_tmp = tmp.path().join("config.xml");
+    std::fs::copy(s.config(), &in_tmp).unwrap();
+    let (code, err) = service_refusal(&in_tmp);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("anyone may create files in"), "{err}");
+    // The root-owned 0644 file in root-owned folders starts (the other tests).
+}

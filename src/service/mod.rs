@@ -14,6 +14,8 @@
 
 pub mod agent;
 pub mod args;
+#[cfg(unix)]
+pub mod config_guard;
 pub mod detect;
 pub mod link;
 pub mod registry;

@@ -41,6 +41,11 @@ fn preflight(loaded: &Loaded) -> Result<(), String> {
              for the machine-wide service (desktops run `wsconnector run` instead)"
         ));
     }
+    #[cfg(unix)]
+    if let ConfigSource::File(file) = &loaded.config.source {
+        let me = nix::unistd::geteuid().as_raw();
+        super::config_guard::check(file, me).map_err(|e| format!("service: {e}"))?;
+    }
     Ok(())
 }
 
