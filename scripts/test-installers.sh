@@ -154,6 +154,8 @@ ok "cargo deb builds $(basename "$deb")"
 contents=$(dpkg-deb --contents "$deb")
 check "the package holds /usr/bin/wsconnector" grep -qE ' \./usr/bin/wsconnector$' <<<"$contents"
 check "the package holds the example configuration" grep -q './usr/share/wsconnector/config.xml.example' <<<"$contents"
+check "the package holds the service's system unit" grep -q './lib/systemd/system/wsconnector.service' <<<"$contents"
+check "the package holds the session agent's user unit" grep -q './usr/lib/systemd/user/wsconnector-agent.service' <<<"$contents"
 
 if [ "$(id -u)" != 0 ]; then
   skipped "dpkg -i of the .deb: not root"
@@ -167,6 +169,12 @@ else
     bash -c '/usr/bin/wsconnector check-config /usr/share/wsconnector/config.xml.example | grep "is valid" >/dev/null'
   check "installed: check-config with no file (embedded defaults)" \
     bash -c 'cd / && HOME=$(mktemp -d) XDG_CONFIG_HOME= /usr/bin/wsconnector check-config | grep "embedded defaults" >/dev/null'
+  if command -v systemd-analyze >/dev/null; then
+    check "installed: systemd-analyze verify accepts the service unit" \
+      bash -c '! systemd-analyze verify /lib/systemd/system/wsconnector.service 2>&1 | grep -q wsconnector'
+  else
+    skipped "systemd-analyze verify of the installed unit: systemd-analyze is not installed"
+  fi
   dpkg -r wsconnector >/dev/null
   check "dpkg -r removes /usr/bin/wsconnector" test ! -e /usr/bin/wsconnector
 fi

@@ -17,6 +17,8 @@ pub mod args;
 #[cfg(unix)]
 pub mod config_guard;
 pub mod detect;
+#[cfg(target_os = "linux")]
+pub mod install_linux;
 pub mod link;
 pub mod registry;
 pub mod run;

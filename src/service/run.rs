@@ -22,11 +22,48 @@ pub const SESSION_ENDED: &str = "user-session-ended";
 pub fn main(loaded: Loaded, action: ServiceAction) -> ExitCode {
     match action {
         ServiceAction::Run => run(loaded),
-        ServiceAction::Install | ServiceAction::Uninstall => {
-            eprintln!("wsconnector: service {action:?}: not available on this platform yet");
-            ExitCode::from(2)
+        ServiceAction::Install { sysroot } => install(sysroot.as_deref(), true),
+        ServiceAction::Uninstall { sysroot } => install(sysroot.as_deref(), false),
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn install(sysroot: Option<&std::path::Path>, add: bool) -> ExitCode {
+    use super::install_linux;
+    let result = if add {
+        std::env::current_exe()
+            .map_err(|e| install_linux::InstallError::Io {
+                path: "/proc/self/exe".into(),
+                source: e,
+            })
+            .and_then(|exe| install_linux::install(&exe, sysroot))
+    } else {
+        install_linux::uninstall(sysroot)
+    };
+    match result {
+        Ok(report) => {
+            for line in &report.done {
+                println!("{line}");
+            }
+            for line in &report.todo {
+                println!("to do (systemd is not running here): {line}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("wsconnector: service install: {e}");
+            ExitCode::FAILURE
         }
     }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn install(_sysroot: Option<&std::path::Path>, _add: bool) -> ExitCode {
+    eprintln!(
+        "wsconnector: service install/uninstall: not available on this platform yet \
+         (Windows: the SCM registration is not built; see docs/service.md)"
+    );
+    ExitCode::from(2)
 }
 
 /// Why the service refuses to start before it binds anything.
