@@ -42,21 +42,35 @@ fn install_writes_verified_units_and_a_service_config_and_uninstall_removes_them
     let out = run(&["service", "install", "--sysroot", sysroot.to_str().unwrap()]);
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{out:?}");
-    assert!(stdout.contains("to do (systemd is not running here): systemctl enable --now wsconnector.service"), "{stdout}");
+    assert!(
+        stdout.contains(
+            "to do (systemd is not running here): systemctl enable --now wsconnector.service"
+        ),
+        "{stdout}"
+    );
 
     let unit = sysroot.join("etc/systemd/system/wsconnector.service");
     let agent = sysroot.join("etc/systemd/user/wsconnector-agent.service");
     let config = sysroot.join("etc/wsconnector/config.xml");
     let text = std::fs::read_to_string(&unit).unwrap();
     assert!(
-        text.contains(&format!("ExecStart={BIN} --config /etc/wsconnector/config.xml service run")),
+        text.contains(&format!(
+            "ExecStart={BIN} --config /etc/wsconnector/config.xml service run"
+        )),
         "{text}"
     );
-    for line in ["DynamicUser=yes", "User=wsconnector", "CapabilityBoundingSet=\n", "RuntimeDirectory=wsconnector"] {
+    for line in [
+        "DynamicUser=yes",
+        "User=wsconnector",
+        "CapabilityBoundingSet=\n",
+        "RuntimeDirectory=wsconnector",
+    ] {
         assert!(text.contains(line), "{line} missing: {text}");
     }
     let agent_text = std::fs::read_to_string(&agent).unwrap();
-    assert!(agent_text.contains(&format!("ExecStart={BIN} --config /etc/wsconnector/config.xml agent")));
+    assert!(agent_text.contains(&format!(
+        "ExecStart={BIN} --config /etc/wsconnector/config.xml agent"
+    )));
     // The configuration it wrote is valid and says service.
     let check = run(&["check-config", config.to_str().unwrap()]);
     assert!(check.status.success(), "{check:?}");
@@ -65,14 +79,23 @@ fn install_writes_verified_units_and_a_service_config_and_uninstall_removes_them
     if let Some(v) = analyze(&["verify", unit.to_str().unwrap()], &runtime) {
         let err = String::from_utf8_lossy(&v.stderr);
         assert!(v.status.success(), "systemd-analyze verify: {err}");
-        assert!(!err.contains("wsconnector.service"), "systemd-analyze verify: {err}");
+        assert!(
+            !err.contains("wsconnector.service"),
+            "systemd-analyze verify: {err}"
+        );
     }
     if let Some(v) = analyze(&["--user", "verify", agent.to_str().unwrap()], &runtime) {
         let err = String::from_utf8_lossy(&v.stderr);
         assert!(v.status.success(), "systemd-analyze --user verify: {err}");
-        assert!(!err.contains("wsconnector-agent.service"), "systemd-analyze verify: {err}");
+        assert!(
+            !err.contains("wsconnector-agent.service"),
+            "systemd-analyze verify: {err}"
+        );
     }
-    if let Some(v) = analyze(&["security", "--offline=yes", unit.to_str().unwrap()], &runtime) {
+    if let Some(v) = analyze(
+        &["security", "--offline=yes", unit.to_str().unwrap()],
+        &runtime,
+    ) {
         // Figures for the record (docs/service.md); not a pass/fail.
         let report = String::from_utf8_lossy(&v.stdout);
         if let Some(line) = report.lines().find(|l| l.contains("Overall exposure")) {
@@ -80,7 +103,12 @@ fn install_writes_verified_units_and_a_service_config_and_uninstall_removes_them
         }
     }
 
-    let out = run(&["service", "uninstall", "--sysroot", sysroot.to_str().unwrap()]);
+    let out = run(&[
+        "service",
+        "uninstall",
+        "--sysroot",
+        sysroot.to_str().unwrap(),
+    ]);
     assert!(out.status.success(), "{out:?}");
     assert!(!unit.exists() && !agent.exists());
     assert!(config.exists(), "the administrator's config.xml is kept");

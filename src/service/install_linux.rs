@@ -121,17 +121,32 @@ pub fn install(exe: &Path, sysroot: Option<&Path>) -> Result<Report, InstallErro
     let p = paths(sysroot);
     let mut report = Report::default();
     let exe = exe.display().to_string();
-    write(&p.service_unit, &SERVICE_UNIT.replace(PACKAGED_EXE, &exe), 0o644)?;
-    report.done.push(format!("wrote {}", p.service_unit.display()));
-    write(&p.agent_unit, &AGENT_UNIT.replace(PACKAGED_EXE, &exe), 0o644)?;
-    report.done.push(format!("wrote {}", p.agent_unit.display()));
+    write(
+        &p.service_unit,
+        &SERVICE_UNIT.replace(PACKAGED_EXE, &exe),
+        0o644,
+    )?;
+    report
+        .done
+        .push(format!("wrote {}", p.service_unit.display()));
+    write(
+        &p.agent_unit,
+        &AGENT_UNIT.replace(PACKAGED_EXE, &exe),
+        0o644,
+    )?;
+    report
+        .done
+        .push(format!("wrote {}", p.agent_unit.display()));
     if p.config.exists() {
-        report
-            .done
-            .push(format!("kept {} (set <Mode>service</Mode> in it)", p.config.display()));
+        report.done.push(format!(
+            "kept {} (set <Mode>service</Mode> in it)",
+            p.config.display()
+        ));
     } else {
         write(&p.config, &default_config(), 0o644)?;
-        report.done.push(format!("wrote {} (Mode = service)", p.config.display()));
+        report
+            .done
+            .push(format!("wrote {} (Mode = service)", p.config.display()));
     }
     let commands = [
         vec!["daemon-reload"],
@@ -156,7 +171,10 @@ pub fn uninstall(sysroot: Option<&Path>) -> Result<Report, InstallError> {
     let p = paths(sysroot);
     let mut report = Report::default();
     if systemd_running(sysroot) {
-        let _ = systemctl(&["--global", "disable", "wsconnector-agent.service"], &mut report);
+        let _ = systemctl(
+            &["--global", "disable", "wsconnector-agent.service"],
+            &mut report,
+        );
         let _ = systemctl(&["disable", "--now", "wsconnector.service"], &mut report);
     }
     for unit in [&p.service_unit, &p.agent_unit] {
