@@ -532,6 +532,22 @@ async fn two_users_share_nothing_and_actions_reach_only_their_own_agent() {
     let owner_a2 = launch_until_ok(&mut a_crm, &s.mark("alice-again")).await;
     assert_eq!(owner_a2, users::uid(users::ALICE));
 
+    // A second agent of bob takes over; the first one stops by itself
+    // (rather than the two replacing each other in turn).
+    let mut agent_b2 = start_agent(&s, users::BOB, "bob-2");
+    let status = timeout(DEADLINE, agent_b.child.wait())
+        .await
+        .expect("the replaced agent stops")
+        .unwrap();
+    assert!(status.success(), "{status:?}: {}", agent_b.log_text());
+    assert!(
+        agent_b.log_text().contains("took over"),
+        "{}",
+        agent_b.log_text()
+    );
+    let owner_b3 = launch_until_ok(&mut b_crm, &s.mark("bob-third")).await;
+    assert_eq!(owner_b3, users::uid(users::BOB));
+
     let log = service.log_text();
     assert!(!log.contains("panicked"), "{log}");
     assert!(log.contains("context store created for this user"), "{log}");
@@ -539,7 +555,7 @@ async fn two_users_share_nothing_and_actions_reach_only_their_own_agent() {
         p.proc.kill9().await;
     }
     agent_a2.kill9().await;
-    agent_b.kill9().await;
+    agent_b2.kill9().await;
     service.kill9().await;
 }
 

@@ -14,6 +14,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::args::AgentArgs;
+use super::link::LinkError;
 use crate::config::{Config, Loaded, Mode};
 use crate::peer::OsUser;
 use crate::platform::Platform;
@@ -87,6 +88,12 @@ pub async fn serve_forever(
                 tracing::info!("the service ended the link; reconnecting");
                 delay = first;
             }
+            // Two agents of one user would take turns replacing each other:
+            // the older one leaves for good.
+            Err(SessionError::Link(LinkError::Replaced)) => {
+                tracing::info!("another session agent of this user took over: stopping");
+                break;
+            }
             Err(e) => tracing::warn!("session agent: {e}; retrying in {delay:?}"),
         }
         tokio::select! {
@@ -97,6 +104,17 @@ pub async fn serve_forever(
     }
 }
 
+/// Why one connection to the service ended.
+#[derive(Debug, thiserror::Error)]
+enum SessionError {
+    /// Reaching or verifying the service failed.
+    #[error("{0}")]
+    Connect(String),
+    /// The link itself failed or was ended.
+    #[error(transparent)]
+    Link(#[from] LinkError),
+}
+
 /// One connection to the service, verified, served until it ends.
 #[cfg(unix)]
 async fn session(
@@ -104,14 +122,12 @@ async fn session(
     me: &OsUser,
     platform: Arc<dyn Platform>,
     shutdown: Shutdown,
-) -> Result<(), String> {
+) -> Result<(), SessionError> {
     let stream =
         super::unix_socket::connect(&config.service.agent_socket, &config.service.service_user)
             .await
-            .map_err(|e| e.to_string())?;
-    super::link::run_agent_link(stream, me, platform, shutdown)
-        .await
-        .map_err(|e| e.to_string())
+            .map_err(|e| SessionError::Connect(e.to_string()))?;
+    Ok(super::link::run_agent_link(stream, me, platform, shutdown).await?)
 }
 
 /// One connection to the service over its named pipe.
@@ -121,6 +137,8 @@ async fn session(
     _me: &OsUser,
     _platform: Arc<dyn Platform>,
     _shutdown: Shutdown,
-) -> Result<(), String> {
-    Err("the named-pipe link to the Windows service is not built yet".into())
+) -> Result<(), SessionError> {
+    Err(SessionError::Connect(
+        "the named-pipe link to the Windows service is not built yet".into(),
+    ))
 }
