@@ -242,3 +242,60 @@ async fn a_users_last_session_ending_wipes_only_their_store() {
     assert_eq!(r, Value::Null, "alice's data was not wiped");
     assert!(!s.daemon.state.tenants.end_user("uid:4242", "x"));
 }
+
+#[tokio::test]
+async fn a_reload_re_decides_every_users_connections_in_their_own_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.xml");
+    // The watcher waits 10 minutes: only the explicit reloads below apply.
+    let xml = |origins: &str| {
+        format!(
+            "<configuration><Mode>service</Mode><Socket-port>0</Socket-port>\
+             <Timers><ConfigReloadDebounce>10m</ConfigReloadDebounce></Timers>\
+             <Origins>{origins}</Origins></configuration>"
+        )
+    };
+    std::fs::write(
+        &path,
+        xml(r#"<Origin url="https://crm.example.com" capabilities="data notify"/>"#),
+    )
+    .unwrap();
+    let loaded = wsconnector::config::load_file(&path).unwrap();
+    let users = Arc::new(PortUsers::default());
+    let daemon = app::start(loaded.config, users.clone()).await.unwrap();
+    let s = Service { daemon, users };
+    let (alice, bob) = (user("alice", 1001), user("bob", 1002));
+    let (mut a_page, _) = s.connect(&alice, false).await;
+    let (mut b_page, _) = s.connect(&bob, false).await;
+    let (mut b_native, _) = s.connect(&bob, true).await;
+    register(&mut b_native, "VOICE", "fat").await;
+    set(&mut b_native, "VOICE", "kept", "yes").await;
+
+    // notify withdrawn: both users' pages lose it, in their own stores.
+    std::fs::write(
+        &path,
+        xml(r#"<Origin url="https://crm.example.com" capabilities="data"/>"#),
+    )
+    .unwrap();
+    let report = s.daemon.reload_config().unwrap();
+    assert_eq!(report.regranted, 2, "{report:?}");
+    for page in [&mut a_page, &mut b_page] {
+        let r = request(
+            page,
+            json!({"action":"showNotification","requestId":"n","title":"t","message":"m"}),
+        )
+        .await;
+        assert_eq!(r["errorCode"], "forbidden", "{r}");
+    }
+    // The origin removed: every user's page closes with 1008; bob's native
+    // client and his data stay.
+    std::fs::write(&path, xml("")).unwrap();
+    let report = s.daemon.reload_config().unwrap();
+    assert_eq!(report.closed.len(), 2, "{report:?}");
+    for page in [&mut a_page, &mut b_page] {
+        let (code, reason) = close_frame(page).await.unwrap();
+        assert_eq!(code, 1008);
+        assert!(reason.starts_with("origin-no-longer-allowed"), "{reason}");
+    }
+    assert_eq!(get(&mut b_native, "VOICE", "kept").await, "yes");
+}
