@@ -519,3 +519,68 @@ fn health(port: u16) -> String {
     s.read_to_string(&mut resp).unwrap();
     resp
 }
+
+/// Service mode: the session agent's tray follows its link to the service.
+#[test]
+fn the_session_agents_tray_shows_its_link_to_the_service() {
+    if !in_session("agent tray") {
+        return;
+    }
+    // Under /run: the service refuses a config.xml in a folder anyone may
+    // write (such as /tmp). Service and agent both run as this user here;
+    // tests/service_linux.rs covers distinct accounts.
+    let root = std::path::PathBuf::from(format!("/run/wsc-tray-agent-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    std::fs::create_dir_all(&root).unwrap();
+    let me = String::from_utf8(Command::new("id").arg("-un").output().unwrap().stdout).unwrap();
+    let cfg = root.join("config.xml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "<configuration><Mode>service</Mode><Socket-port>0</Socket-port>\
+             <AgentSocket>{}</AgentSocket><ServiceUser>{}</ServiceUser>\
+             <Timers><AgentRestartDelay>50ms</AgentRestartDelay></Timers></configuration>",
+            root.join("agent.sock").display(),
+            me.trim()
+        ),
+    )
+    .unwrap();
+    let spawn = |args: &[&str]| {
+        Command::new(bin())
+            .arg("--config")
+            .arg(&cfg)
+            .args(args)
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut service = spawn(&["service", "run"]);
+    let _ = banner::read_banner(&mut service, DEADLINE);
+    let bus = WatcherBus::start();
+    let mut agent = spawn(&["agent"]);
+    let (dest, path) = bus.wait_item();
+    let menu: OwnedObjectPath = bus.property(&dest, &path, "org.kde.StatusNotifierItem", "Menu");
+    let menu = menu.as_str().to_string();
+    wait_for("the status line to say connected", || {
+        let entries = layout(&bus.conn, &dest, &menu);
+        (entries[0].label == "Connected to the wsconnector service").then_some(())
+    });
+    // The service goes away: the agent's tray says so (and wants attention).
+    let _ = service.kill();
+    let _ = service.wait();
+    wait_for("the status line to say not connected", || {
+        let entries = layout(&bus.conn, &dest, &menu);
+        entries[0]
+            .label
+            .starts_with("Not connected to the wsconnector service")
+            .then_some(())
+    });
+    // Quit stops the agent cleanly.
+    let entries = layout(&bus.conn, &dest, &menu);
+    click_quit(&bus.conn, &dest, &menu, id_of(&entries, "Quit"));
+    let status = wait_for("the agent to exit", || agent.try_wait().unwrap());
+    assert!(status.success(), "{status:?}");
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -90,7 +90,8 @@ pub fn service_inspector_url(config: &config::Config, port: u16) -> Result<Strin
     Ok(url_with(port, config.socket_type, &token))
 }
 
-fn url_with(port: u16, socket_type: SocketType, token: &str) -> String {
+/// The inspector URL that redeems `token` on `port`.
+pub fn url_with(port: u16, socket_type: SocketType, token: &str) -> String {
     let scheme = match socket_type {
         SocketType::Ws => "http",
         SocketType::Wss => "https",

@@ -5,11 +5,14 @@
 //! for its user, in this session. When the link ends it reconnects after
 //! `Timers/AgentRestartDelay`, doubling up to a minute, until it is stopped.
 //!
-//! It logs to standard error only, whatever `Log-path` says (that folder
+//! It shows the tray icon (status: connected to the service or not; the
+//! demo page, the inspector of this user's store, About, Quit) unless
+//! `--no-tray`. It logs to standard error only, whatever `Log-path` says (that folder
 //! belongs to the service): the systemd user unit sends it to the user's
 //! own journal, which only that user and administrators can read.
 
 use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -19,7 +22,7 @@ use crate::config::{Config, Loaded, Mode};
 use crate::peer::OsUser;
 use crate::platform::Platform;
 use crate::server::Shutdown;
-use crate::tray::LastError;
+use crate::tray::{self, AboutInfo, DaemonHandle, LastError, TrayEvent};
 use crate::{logging, peer, platform};
 
 /// Longest wait between two connection attempts.
@@ -36,16 +39,14 @@ pub fn main(loaded: Loaded, args: AgentArgs) -> ExitCode {
     }
     let mut log = loaded.config.log.clone();
     log.path = None;
-    let _log_guard = match logging::init(&log, LastError::default()) {
+    let last_error = LastError::default();
+    let _log_guard = match logging::init(&log, last_error.clone()) {
         Ok(g) => g,
         Err(e) => {
             eprintln!("wsconnector: logging: {e}");
             return ExitCode::from(2);
         }
     };
-    if !args.no_tray {
-        tracing::info!("the session agent shows no tray icon yet: running headless");
-    }
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -57,18 +58,56 @@ pub fn main(loaded: Loaded, args: AgentArgs) -> ExitCode {
         }
     };
     let config = loaded.config;
-    runtime.block_on(async move {
-        let shutdown = Shutdown::new();
-        let stop_requested = crate::agent::stop_signal();
-        let stop = shutdown.clone();
-        tokio::spawn(async move {
-            stop_requested.await;
-            tracing::info!("stop signal received");
-            stop.cancel();
-        });
-        let me = peer::system().current_user();
-        serve_forever(&config, &me, platform::system(), shutdown).await;
+    let shutdown = Shutdown::new();
+    let up = Arc::new(AtomicBool::new(false));
+    let tray = (!args.no_tray).then(|| {
+        let handle = DaemonHandle::for_agent(
+            up.clone(),
+            AboutInfo::of_agent(&config),
+            shutdown.clone(),
+            last_error,
+        );
+        (handle, std::sync::mpsc::channel())
     });
+    let tray_stopped = tray.as_ref().map(|(_, (sender, _))| sender.clone());
+    // As in the desktop agent: the tray owns the main thread, a
+    // current-thread runtime serves the link on its own thread.
+    let stop = shutdown.clone();
+    let io = std::thread::Builder::new()
+        .name("wsconnector-io".into())
+        .spawn(move || {
+            runtime.block_on(async move {
+                let stop_requested = crate::agent::stop_signal();
+                let on_signal = stop.clone();
+                tokio::spawn(async move {
+                    stop_requested.await;
+                    tracing::info!("stop signal received");
+                    on_signal.cancel();
+                });
+                let me = peer::system().current_user();
+                serve_forever(&config, &me, platform::system(), stop, &up).await;
+            });
+            if let Some(tell) = tray_stopped {
+                let _ = tell.send(TrayEvent::DaemonStopped);
+            }
+        });
+    let io = match io {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("wsconnector: cannot start the I/O thread: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Some((handle, (sender, events))) = tray {
+        if let Err(e) = tray::run(&handle, sender, &events) {
+            tracing::warn!("{e}: running without a tray icon");
+            eprintln!("wsconnector: warning: {e}: running without a tray icon");
+        }
+    }
+    if io.join().is_err() {
+        tracing::error!("the I/O thread panicked");
+        return ExitCode::FAILURE;
+    }
     tracing::info!("stopped");
     ExitCode::SUCCESS
 }
@@ -79,11 +118,12 @@ pub async fn serve_forever(
     me: &OsUser,
     platform: Arc<dyn Platform>,
     shutdown: Shutdown,
+    up: &AtomicBool,
 ) {
     let first = config.timers.agent_restart;
     let mut delay = first;
     while !shutdown.is_cancelled() {
-        match session(config, me, platform.clone(), shutdown.clone()).await {
+        match session(config, me, platform.clone(), shutdown.clone(), up).await {
             Ok(()) => {
                 tracing::info!("the service ended the link; reconnecting");
                 delay = first;
@@ -122,12 +162,13 @@ async fn session(
     me: &OsUser,
     platform: Arc<dyn Platform>,
     shutdown: Shutdown,
+    up: &AtomicBool,
 ) -> Result<(), SessionError> {
     let stream =
         super::unix_socket::connect(&config.service.agent_socket, &config.service.service_user)
             .await
             .map_err(|e| SessionError::Connect(e.to_string()))?;
-    Ok(super::link::run_agent_link(stream, me, platform, shutdown).await?)
+    Ok(super::link::run_agent_link_showing(stream, me, platform, shutdown, up).await?)
 }
 
 /// One connection to the service over its named pipe.
@@ -137,6 +178,7 @@ async fn session(
     _me: &OsUser,
     _platform: Arc<dyn Platform>,
     _shutdown: Shutdown,
+    _up: &AtomicBool,
 ) -> Result<(), SessionError> {
     Err(SessionError::Connect(
         "the named-pipe link to the Windows service is not built yet".into(),

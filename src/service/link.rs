@@ -364,6 +364,37 @@ pub async fn run_agent_link<S>(
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
+    let up = std::sync::atomic::AtomicBool::new(false);
+    run_agent_link_showing(stream, me, platform, shutdown, &up).await
+}
+
+/// [`run_agent_link`], keeping `up` true while the service has welcomed
+/// this agent (the agent's tray shows it).
+pub async fn run_agent_link_showing<S>(
+    stream: S,
+    me: &OsUser,
+    platform: Arc<dyn Platform>,
+    shutdown: Shutdown,
+    up: &std::sync::atomic::AtomicBool,
+) -> Result<(), LinkError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let result = agent_link(stream, me, platform, shutdown, up).await;
+    up.store(false, std::sync::atomic::Ordering::Relaxed);
+    result
+}
+
+async fn agent_link<S>(
+    stream: S,
+    me: &OsUser,
+    platform: Arc<dyn Platform>,
+    shutdown: Shutdown,
+    up: &std::sync::atomic::AtomicBool,
+) -> Result<(), LinkError>
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
     let (r, mut w) = tokio::io::split(stream);
     let mut r = BufReader::new(r);
     send(
@@ -383,6 +414,7 @@ where
         Ok(Ok(None)) => return Err(LinkError::Protocol("the service closed the link".into())),
         Ok(Err(e)) => return Err(e),
     }
+    up.store(true, std::sync::atomic::Ordering::Relaxed);
     tracing::info!(
         "connected to the service: performing desktop actions for {}",
         me.name

@@ -130,11 +130,22 @@ pub struct TrayStatus {
     /// Set when the WSS certificate expires within
     /// [`crate::tls::expiry::RENEW_WARNING_DAYS`] (the `/health` warning).
     pub cert_warning: Option<String>,
+    /// Service mode's session agent (`wsconnector agent`): whether it is
+    /// connected to the service; `None` for the desktop daemon.
+    pub service_link: Option<bool>,
 }
 
 impl TrayStatus {
     /// One line: `2 clients connected`.
     pub fn clients_line(&self) -> String {
+        match self.service_link {
+            Some(true) => return "Connected to the wsconnector service".to_string(),
+            Some(false) => {
+                return "Not connected to the wsconnector service: desktop actions unavailable"
+                    .to_string()
+            }
+            None => {}
+        }
         match self.clients {
             0 => "No client connected".to_string(),
             1 => "1 client connected".to_string(),
@@ -144,7 +155,7 @@ impl TrayStatus {
 
     /// Whether something deserves the agent's attention.
     pub fn needs_attention(&self) -> bool {
-        self.last_error.is_some() || self.cert_warning.is_some()
+        self.last_error.is_some() || self.cert_warning.is_some() || self.service_link == Some(false)
     }
 
     /// The status lines, most important first (menu and tooltip).
@@ -179,6 +190,9 @@ pub struct AboutInfo {
     pub config: String,
     /// The `Log-path` folder, when logs go to files.
     pub log_folder: Option<PathBuf>,
+    /// Service mode: the service's shared folder for inspector tokens
+    /// (`inspector::token::shared_dir`); `None` for the desktop daemon.
+    pub inspector_dir: Option<PathBuf>,
 }
 
 impl AboutInfo {
@@ -193,6 +207,28 @@ impl AboutInfo {
                 ConfigSource::Embedded => "embedded defaults (no config.xml)".to_string(),
             },
             log_folder: state.config().log.path.clone(),
+            inspector_dir: None,
+        }
+    }
+
+    /// The facts a session agent shows: the service's port and scheme, the
+    /// configuration, no log folder (the agent logs to its user's journal).
+    pub fn of_agent(config: &crate::config::Config) -> AboutInfo {
+        AboutInfo {
+            version: crate::VERSION.to_string(),
+            port: config.port,
+            scheme: match config.socket_type {
+                crate::config::SocketType::Ws => "ws".into(),
+                crate::config::SocketType::Wss => "wss".into(),
+            },
+            config: match &config.source {
+                ConfigSource::File(p) => p.display().to_string(),
+                ConfigSource::Embedded => "embedded defaults (no config.xml)".to_string(),
+            },
+            log_folder: None,
+            inspector_dir: Some(crate::inspector::token::shared_dir(
+                &config.service.agent_socket,
+            )),
         }
     }
 
@@ -234,11 +270,20 @@ pub enum DaemonCommand {
 /// burst of clicks is dropped with a warning).
 const COMMAND_QUEUE: usize = 8;
 
-/// The tray's `Send` handle on the running daemon.
+/// What the tray shows the status of.
+#[derive(Clone)]
+enum Source {
+    /// The desktop daemon (its client count, certificate).
+    Daemon(Arc<ServerState>),
+    /// Service mode's session agent: whether its link to the service is up.
+    Agent(Arc<std::sync::atomic::AtomicBool>),
+}
+
+/// The tray's `Send` handle on the running daemon (or session agent).
 #[derive(Clone)]
 pub struct DaemonHandle {
-    /// Shared daemon state (for the client count).
-    state: Arc<ServerState>,
+    /// What the status line describes.
+    source: Source,
     /// Cancelling it stops the daemon (Quit).
     shutdown: Shutdown,
     /// To the command task on the runtime.
@@ -264,7 +309,7 @@ impl DaemonHandle {
             daemon.reloader(),
         ));
         DaemonHandle {
-            state: daemon.state.clone(),
+            source: Source::Daemon(daemon.state.clone()),
             shutdown: daemon.shutdown_token(),
             commands,
             last_error,
@@ -272,16 +317,42 @@ impl DaemonHandle {
         }
     }
 
+    /// A handle on a session agent (`wsconnector agent`): the status line
+    /// follows `connected`; Quit trips `shutdown`; "Reload configuration"
+    /// only says that the service's administrator reloads it.
+    pub fn for_agent(
+        connected: Arc<std::sync::atomic::AtomicBool>,
+        about: AboutInfo,
+        shutdown: Shutdown,
+        last_error: LastError,
+    ) -> DaemonHandle {
+        // Nobody serves commands: a reload request is answered in the log.
+        let (commands, _) = tokio::sync::mpsc::channel(1);
+        DaemonHandle {
+            source: Source::Agent(connected),
+            shutdown,
+            commands,
+            last_error,
+            about: Arc::new(about),
+        }
+    }
+
     /// The status now.
     pub fn status(&self) -> TrayStatus {
-        TrayStatus {
-            clients: self.state.tenants.connection_count(),
-            last_error: self.last_error.get(),
-            // The same status and wording as /health and the log.
-            cert_warning: self
-                .state
-                .certificate_status()
-                .and_then(|c| c.warning_text()),
+        match &self.source {
+            Source::Daemon(state) => TrayStatus {
+                clients: state.tenants.connection_count(),
+                last_error: self.last_error.get(),
+                // The same status and wording as /health and the log.
+                cert_warning: state.certificate_status().and_then(|c| c.warning_text()),
+                service_link: None,
+            },
+            Source::Agent(connected) => TrayStatus {
+                clients: 0,
+                last_error: self.last_error.get(),
+                cert_warning: None,
+                service_link: Some(connected.load(std::sync::atomic::Ordering::Relaxed)),
+            },
         }
     }
 
@@ -297,6 +368,13 @@ impl DaemonHandle {
 
     /// Ask the daemon to reload its configuration.
     pub fn request_reload(&self) {
+        if matches!(self.source, Source::Agent(_)) {
+            tracing::info!(
+                "tray: the service's configuration is reloaded by its administrator \
+                 (systemctl reload wsconnector); nothing to reload in the session agent"
+            );
+            return;
+        }
         if self.commands.try_send(DaemonCommand::ReloadConfig).is_err() {
             tracing::warn!("tray: reload not queued (the daemon is busy or stopping)");
         }
@@ -483,7 +561,14 @@ fn open_inspector(handle: &DaemonHandle) {
     } else {
         crate::config::SocketType::Ws
     };
-    match crate::inspector::open::inspector_url(about.port, socket_type) {
+    let url = match &about.inspector_dir {
+        #[cfg(unix)]
+        Some(dir) => crate::inspector::token::issue_shared(dir, about.port)
+            .map(|token| crate::inspector::open::url_with(about.port, socket_type, &token))
+            .map_err(crate::inspector::open::InspectError::from),
+        _ => crate::inspector::open::inspector_url(about.port, socket_type),
+    };
+    match url {
         Ok(url) => {
             if let Err(e) = crate::platform::system().open_url(&url) {
                 handle.record_error(format!("cannot open the inspector: {e}"));
@@ -577,6 +662,27 @@ mod tests {
     }
 
     #[test]
+    fn a_session_agent_shows_its_link_to_the_service() {
+        let up = TrayStatus {
+            service_link: Some(true),
+            ..TrayStatus::default()
+        };
+        assert_eq!(up.clients_line(), "Connected to the wsconnector service");
+        assert!(!up.needs_attention());
+        let down = TrayStatus {
+            service_link: Some(false),
+            ..TrayStatus::default()
+        };
+        assert!(down
+            .clients_line()
+            .starts_with("Not connected to the wsconnector service"));
+        assert!(
+            down.needs_attention(),
+            "a disconnected agent wants attention"
+        );
+    }
+
+    #[test]
     fn menu_ids_round_trip_and_labels_are_distinct() {
         for a in MenuAction::ALL {
             assert_eq!(MenuAction::from_id(a.id()), Some(a));
@@ -595,6 +701,7 @@ mod tests {
             scheme: "wss".into(),
             config: "/etc/wsconnector/config.xml".into(),
             log_folder: None,
+            inspector_dir: None,
         };
         let text = about.text();
         assert!(text.starts_with("wsconnector 1.2.3\n"), "{text}");
