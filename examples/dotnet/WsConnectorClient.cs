@@ -805,15 +805,21 @@ namespace WsConnectorExample
             // wss:// with --ca also trusts that CA; without it the system store decides
             // (on Windows: certutil -user -addstore Root wsconnector-ca.pem).
             var ca = a.Ca != null ? new X509Certificate2(a.Ca) : null;
+            int code;
             try
             {
-                return (a.Role == "toolbar" ? RunToolbar(a, ca) : RunCrm(a, ca)).GetAwaiter().GetResult();
+                code = (a.Role == "toolbar" ? RunToolbar(a, ca) : RunCrm(a, ca)).GetAwaiter().GetResult();
             }
             catch (Exception e)
             {
                 Console.WriteLine("FAILED " + e.GetBaseException().Message);
-                return 1;
+                code = 1;
             }
+            // Exit now: once under load (CI) Mono 6.8 kept the process alive
+            // for 30 s after the socket was closed and DONE printed.
+            Console.Out.Flush();
+            Environment.Exit(code);
+            return code;
         }
     }
 }

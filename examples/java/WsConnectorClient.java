@@ -648,8 +648,13 @@ public final class WsConnectorClient {
         if (a.simulateDrop) {
             c.dropConnectionForDemo();
         }
-        Map<String, Object> reply = c.setContextJson(a.env, ringing()).join();
-        System.out.println("PUBLISHED seq=" + reply.get("seq"));
+        // Printed by the thread that reads the socket, as it completes the
+        // reply, so it comes out before the events that follow the reply on
+        // the wire (printing after join() on this thread raced with the
+        // reader printing the CRM's answer).
+        c.setContextJson(a.env, ringing())
+                .thenAccept(reply -> System.out.println("PUBLISHED seq=" + reply.get("seq")))
+                .join();
         if (!answered.await(a.timeoutMs, TimeUnit.MILLISECONDS)) {
             System.out.println("TIMEOUT waiting for GEN_P2T=RqAnswer");
             c.close();
