@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Windows smoke tests under Wine: cross-builds for x86_64-pc-windows-gnu with
-# mingw, lints it, and runs tests/{platform,peer,exe}_windows.rs with wine64 on a
+# mingw, lints it, and runs tests/{platform,peer,exe,tray,service}_windows.rs with wine64 on a
 # virtual X display. Installs what is missing (Debian packages, the rustup
 # target). When that is impossible it says SKIPPED loudly, appends the
 # reason to $WSC_SKIP_LOG and exits 0; it never passes silently.
@@ -25,7 +25,14 @@
 #   systray stands in), its menu, and output of a CLI subcommand appearing
 #   in the cmd.exe that started it (AttachConsole) rather than a pipe;
 # - SO_EXCLUSIVEADDRUSE stopping a SO_REUSEADDR port thief: Wine uses
-#   Linux bind semantics, where that theft is impossible anyway.
+#   Linux bind semantics, where that theft is impossible anyway;
+# - service mode (tests/service_windows.rs lists it): session 0 and
+#   LocalSystem, real session tokens (Wine's WTSQueryUserToken returns the
+#   caller's own token), several sessions and users, session-change
+#   notifications (logon/logoff), the service's reduced privileges and SID
+#   type (Wine's SCM refuses those levels), FILE_FLAG_FIRST_PIPE_INSTANCE
+#   (Wine ignores it; the service's instance count check is what refuses
+#   there) and the pipe's DACL against another user.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -100,7 +107,7 @@ echo "clippy ($TARGET): $(since "$t")"
 t=$(date +%s)
 # The tests start the argv_marker example: build it beside them.
 cargo build --target "$TARGET" --locked --example argv_marker
-cargo test --target "$TARGET" --locked --lib --test platform_windows --test peer_windows --test exe_windows --test tray_windows --no-run
+cargo test --target "$TARGET" --locked --lib --test platform_windows --test peer_windows --test exe_windows --test tray_windows --test service_windows --no-run
 echo "build: $(since "$t")"
 
 # --- run under Wine --------------------------------------------------------
@@ -109,10 +116,12 @@ log="$target_dir/wine-test.log"
 status=0
 # Library unit tests (command-line quoting, TCP owner tables), the desktop
 # smoke tests, peer identity / exclusive binding, wsconnector.exe itself, and
-# the agent (tray icon, GUI subsystem, single instance, HKCU Run autostart).
+# the agent (tray icon, GUI subsystem, single instance, HKCU Run autostart),
+# and service mode (SCM install/start/stop/uninstall, the session agent the
+# service launches, the named-pipe squatting checks, a relayed action).
 xvfb-run -a -s "-screen 0 1280x1024x24" \
   cargo test --target "$TARGET" --locked --lib --test platform_windows --test peer_windows \
-    --test exe_windows --test tray_windows 2>&1 | tee "$log" || status=$?
+    --test exe_windows --test tray_windows --test service_windows 2>&1 | tee "$log" || status=$?
 wineserver -k 2>/dev/null || true
 echo "wine tests: $(since "$t")"
 echo "total: $(since "$t0")"
