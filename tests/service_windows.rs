@@ -6,6 +6,11 @@
 //!   whose server is not the service, and accepts the service's; a verified
 //!   connection carries bytes both ways; a client that is not the session's
 //!   user is refused;
+//! - the session supervisor in process, fed the session changes Wine's SCM
+//!   never sends: the agent starts in the console session, is ended at
+//!   its logoff with `LoggedOff { last_session_of_user: true }`, starts
+//!   again at the next logon, and is ended when the supervisor stops; it
+//!   refuses the test's pipe (no service) and sends it nothing;
 //! - the real `wsconnector.exe` through Wine's Service Control Manager:
 //!   `service install` registers it (the registry shows its command line
 //!   and start type) and starts it; while a squatter holds the session's
@@ -31,9 +36,10 @@
 //! - several sessions or users: Wine has one session and one user, its
 //!   `WTSEnumerateSessionsW` is a stub listing none (the console session,
 //!   `WTSGetActiveConsoleSessionId`, is how the agent gets started), and it
-//!   never sends SERVICE_CONTROL_SESSIONCHANGE, so logon, logoff (and the
-//!   `LoggedOff` report that wipes a user's context) and reconnects are not
-//!   exercised;
+//!   never sends SERVICE_CONTROL_SESSIONCHANGE: the SCM's delivery of
+//!   logon/logoff/connect is not exercised (the supervisor's handling is,
+//!   in process), nor is the service wiping a user's context at logoff, nor
+//!   a second session of the same user (`last_session_of_user: false`);
 //! - privileges and recovery: Wine's SCM rejects the SID type, the required
 //!   privileges and the failure flag (`ChangeServiceConfig2W` levels 5, 6
 //!   and 4: "Invalid level"; `service install` prints each as a WARNING
@@ -59,12 +65,15 @@ use std::time::{Duration, Instant};
 
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
+use std::sync::Arc;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
 use tokio::net::windows::named_pipe::ServerOptions;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 use wsconnector::peer::OsUser;
+use wsconnector::server::Shutdown;
 use wsconnector::service::windows::pipe::{self, PipeError, PipeListener};
+use wsconnector::service::windows::sessions::{self, SessionEvent};
 use wsconnector::service::windows::{current_session, scm};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wsconnector");
@@ -395,6 +404,91 @@ fn registry_key() -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// The session supervisor in this process, fed the session changes Wine's
+/// SCM never sends: it starts the agent in the console session, ends it at
+/// that session's logoff and reports `LoggedOff` (the user's last session),
+/// and starts it again at the next logon. The agent refuses this process's
+/// pipe (no service is running) and sends it nothing.
+async fn logon_and_logoff(cfg: &Path) {
+    let session = current_session().unwrap();
+    let exe = std::path::absolute(BIN).unwrap();
+    let command_line = format!(
+        "\"{}\" --config \"{}\" agent --no-tray",
+        exe.display(),
+        cfg.display()
+    );
+    let (changes, changes_rx) = tokio::sync::mpsc::unbounded_channel();
+    let (events, mut reports) = tokio::sync::mpsc::unbounded_channel();
+    let (streams, mut connected) = tokio::sync::mpsc::unbounded_channel();
+    let on_agent: sessions::OnAgent = Arc::new(move |stream, user, session_id| {
+        let _ = streams.send((stream, user, session_id));
+    });
+    let stop = Shutdown::new();
+    let supervisor = tokio::spawn(sessions::supervise(
+        sessions::AgentCommand {
+            exe,
+            command_line,
+            restart_delay: Duration::from_millis(100),
+        },
+        changes_rx,
+        on_agent,
+        events,
+        stop.clone(),
+    ));
+    let mut report = || reports.try_recv().ok();
+    let first = wait_for("the agent started at start-up", &mut report).await;
+    let SessionEvent::AgentStarted {
+        user,
+        session_id,
+        pid,
+    } = first
+    else {
+        panic!("{first:?}")
+    };
+    assert_eq!((user.id.as_str(), session_id), (me().id.as_str(), session));
+    // The agent opened the pipe, found no service behind it and left.
+    let (mut stream, user, session_id) = tokio::time::timeout(DEADLINE, connected.recv())
+        .await
+        .expect("the agent connects")
+        .unwrap();
+    assert_eq!((user, session_id), (me(), session));
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(DEADLINE, stream.read_to_end(&mut got)).await;
+    assert!(
+        got.is_empty(),
+        "the agent sent {got:?} to a pipe that is not the service's"
+    );
+    // (A pipe instance still open would make the next logon's pipe look
+    // squatted: the service's own link tasks drop theirs when the agent goes.)
+    drop(stream);
+    assert!(alive(pid), "the agent keeps retrying");
+
+    changes.send(scm::SessionChange::Logoff(session)).unwrap();
+    let ended = wait_for("the logoff report", &mut report).await;
+    assert_eq!(
+        ended,
+        SessionEvent::LoggedOff {
+            user: me(),
+            session_id: session,
+            last_session_of_user: true
+        }
+    );
+    wait_for("the agent ended at logoff", || (!alive(pid)).then_some(())).await;
+
+    changes.send(scm::SessionChange::Logon(session)).unwrap();
+    let again = wait_for("the agent started at logon", &mut report).await;
+    let SessionEvent::AgentStarted { pid: second, .. } = again else {
+        panic!("{again:?}")
+    };
+    assert_ne!(second, pid);
+    stop.cancel();
+    supervisor.await.unwrap();
+    assert!(
+        !alive(second),
+        "the supervisor ends its agents when it stops"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_service_installs_launches_its_agent_relays_actions_and_uninstalls() {
     let dir = tempfile::tempdir().unwrap();
@@ -402,6 +496,10 @@ async fn the_service_installs_launches_its_agent_relays_actions_and_uninstalls()
     // A service left by an earlier failed run.
     let _ = Command::new(BIN).args(["service", "uninstall"]).output();
     assert_eq!(scm::service_pid(), None, "the service is not running");
+
+    // 0. Sessions: logon and logoff (before the service exists: both use
+    // this session's pipe name).
+    logon_and_logoff(&cfg).await;
 
     // 1. A squatter holds this session's pipe name before the service.
     let session = current_session().unwrap();
