@@ -21,6 +21,7 @@ use tokio::net::windows::named_pipe::NamedPipeServer;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender};
 use tokio::sync::Notify;
 use tokio::task::JoinHandle;
+use windows_sys::Win32::Foundation::ERROR_NO_TOKEN;
 use windows_sys::Win32::System::RemoteDesktop::{
     WTSActive, WTSConnected, WTSDisconnected, WTSEnumerateSessionsW, WTSFreeMemory,
     WTSGetActiveConsoleSessionId, WTS_CURRENT_SERVER_HANDLE, WTS_SESSION_INFOW,
@@ -168,7 +169,13 @@ pub async fn supervise(
                     },
                 );
             }
-            Err(e) => tracing::debug!(session_id = id, "no user to start an agent for: {e}"),
+            // Nobody is logged on there (session 0, a logon screen).
+            Err(e) if e.raw_os_error() == Some(ERROR_NO_TOKEN as i32) => {
+                tracing::debug!(session_id = id, "no user to start an agent for")
+            }
+            // Typically ERROR_PRIVILEGE_NOT_HELD: not run by the SCM as
+            // LocalSystem with SeTcbPrivilege.
+            Err(e) => tracing::warn!(session_id = id, "cannot take the session user's token: {e}"),
         }
     };
     match candidate_sessions() {
