@@ -59,6 +59,9 @@ use linux as os;
 mod windows;
 #[cfg(windows)]
 use windows as os;
+/// Process and token identities for the service's named pipes.
+#[cfg(windows)]
+pub(crate) use windows::{process_identity, process_image, token_owner};
 
 #[cfg(not(any(target_os = "linux", windows)))]
 mod unsupported;

@@ -316,6 +316,20 @@ impl Drop for Handle {
     }
 }
 
+/// The user and session of process `pid` (service mode checks the other
+/// end of its named pipes with it).
+pub(crate) fn process_identity(pid: u32) -> io::Result<(OsUser, Option<u32>)> {
+    let process = Handle::open_process(pid)?;
+    token_identity(process.0)
+}
+
+/// The full path of process `pid`'s executable, for diagnostics only.
+pub(crate) fn process_image(pid: u32) -> Option<String> {
+    Handle::open_process(pid)
+        .ok()
+        .and_then(|process| image_path(process.0))
+}
+
 /// The user and session of `process`'s primary token.
 fn token_identity(process: HANDLE) -> io::Result<(OsUser, Option<u32>)> {
     let mut token: HANDLE = std::ptr::null_mut();
@@ -325,7 +339,13 @@ fn token_identity(process: HANDLE) -> io::Result<(OsUser, Option<u32>)> {
         return Err(io::Error::last_os_error());
     }
     let token = Handle(token);
-    let user_info = token_information(&token, TokenUser)?;
+    token_owner(token.0)
+}
+
+/// The user and session of an open token (`TOKEN_QUERY` access); service
+/// mode reads the session user's token with it.
+pub(crate) fn token_owner(token: HANDLE) -> io::Result<(OsUser, Option<u32>)> {
+    let user_info = token_information(token, TokenUser)?;
     if user_info.len() * 8 < std::mem::size_of::<TOKEN_USER>() {
         return Err(io::Error::other("short TOKEN_USER"));
     }
@@ -335,7 +355,7 @@ fn token_identity(process: HANDLE) -> io::Result<(OsUser, Option<u32>)> {
     let sid = unsafe { (*user_info.as_ptr().cast::<TOKEN_USER>()).User.Sid };
     let id = sid_string(sid)?;
     let name = account_name(sid).unwrap_or_else(|| id.clone());
-    let session = token_information(&token, TokenSessionId)
+    let session = token_information(token, TokenSessionId)
         .ok()
         .and_then(|words| words.first().map(|w| w.to_ne_bytes()))
         .map(|b| u32::from_ne_bytes([b[0], b[1], b[2], b[3]]));
@@ -343,10 +363,10 @@ fn token_identity(process: HANDLE) -> io::Result<(OsUser, Option<u32>)> {
 }
 
 /// `GetTokenInformation(class)` into an 8-aligned buffer sized by the API.
-fn token_information(token: &Handle, class: TOKEN_INFORMATION_CLASS) -> io::Result<Vec<u64>> {
+fn token_information(token: HANDLE, class: TOKEN_INFORMATION_CLASS) -> io::Result<Vec<u64>> {
     let mut needed = 0u32;
     // SAFETY: a size query: null buffer of length 0.
-    unsafe { GetTokenInformation(token.0, class, std::ptr::null_mut(), 0, &mut needed) };
+    unsafe { GetTokenInformation(token, class, std::ptr::null_mut(), 0, &mut needed) };
     if needed == 0 {
         return Err(io::Error::last_os_error());
     }
@@ -354,7 +374,7 @@ fn token_information(token: &Handle, class: TOKEN_INFORMATION_CLASS) -> io::Resu
     // SAFETY: `buffer` is writable for at least `needed` bytes.
     let ok = unsafe {
         GetTokenInformation(
-            token.0,
+            token,
             class,
             buffer.as_mut_ptr().cast(),
             needed,

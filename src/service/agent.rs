@@ -171,8 +171,26 @@ async fn session(
     Ok(super::link::run_agent_link_showing(stream, me, platform, shutdown, up).await?)
 }
 
-/// One connection to the service over its named pipe.
-#[cfg(not(unix))]
+/// One connection to the service over this session's named pipe, whose
+/// server must be the service's process (`service::windows::pipe`).
+#[cfg(windows)]
+async fn session(
+    _config: &Config,
+    me: &OsUser,
+    platform: Arc<dyn Platform>,
+    shutdown: Shutdown,
+    up: &AtomicBool,
+) -> Result<(), SessionError> {
+    let session_id = super::windows::current_session()
+        .map_err(|e| SessionError::Connect(format!("cannot read this process's session: {e}")))?;
+    let stream = super::windows::pipe::connect_agent(session_id)
+        .await
+        .map_err(|e| SessionError::Connect(e.to_string()))?;
+    Ok(super::link::run_agent_link_showing(stream, me, platform, shutdown, up).await?)
+}
+
+/// No transport on this platform.
+#[cfg(not(any(unix, windows)))]
 async fn session(
     _config: &Config,
     _me: &OsUser,
@@ -181,6 +199,6 @@ async fn session(
     _up: &AtomicBool,
 ) -> Result<(), SessionError> {
     Err(SessionError::Connect(
-        "the named-pipe link to the Windows service is not built yet".into(),
+        "service mode has no agent transport on this platform".into(),
     ))
 }

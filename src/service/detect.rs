@@ -22,7 +22,17 @@ fn os_running(config: &Config) -> Option<String> {
     })
 }
 
-#[cfg(not(unix))]
+#[cfg(windows)]
+fn os_running(_config: &Config) -> Option<String> {
+    super::windows::scm::service_pid().map(|pid| {
+        format!(
+            "the Windows service {} is running (pid {pid})",
+            super::windows::scm::SERVICE_NAME
+        )
+    })
+}
+
+#[cfg(not(any(unix, windows)))]
 fn os_running(_config: &Config) -> Option<String> {
     None
 }

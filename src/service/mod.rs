@@ -26,3 +26,5 @@ pub mod run;
 pub mod sessions;
 #[cfg(unix)]
 pub mod unix_socket;
+#[cfg(windows)]
+pub mod windows;

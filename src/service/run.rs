@@ -20,6 +20,18 @@ pub const SESSION_ENDED: &str = "user-session-ended";
 
 /// Entry point of `wsconnector service ...`.
 pub fn main(loaded: Loaded, action: ServiceAction) -> ExitCode {
+    #[cfg(windows)]
+    {
+        // The SCM, session agents and named pipes: service::windows.
+        let _ = run;
+        let _ = install;
+        match action {
+            ServiceAction::Run => super::windows::glue::run(loaded),
+            ServiceAction::Install { .. } => super::windows::glue::install(&loaded),
+            ServiceAction::Uninstall { .. } => super::windows::glue::uninstall(),
+        }
+    }
+    #[cfg(not(windows))]
     match action {
         ServiceAction::Run => run(loaded),
         ServiceAction::Install { sysroot } => install(sysroot.as_deref(), true),
@@ -67,7 +79,7 @@ fn install(_sysroot: Option<&std::path::Path>, _add: bool) -> ExitCode {
 }
 
 /// Why the service refuses to start before it binds anything.
-fn preflight(loaded: &Loaded) -> Result<(), String> {
+pub(crate) fn preflight(loaded: &Loaded) -> Result<(), String> {
     if loaded.config.mode != Mode::Service {
         let file = match &loaded.config.source {
             ConfigSource::File(p) => p.display().to_string(),
@@ -159,6 +171,14 @@ fn inspector_folder(config: &crate::config::Config) {
 /// Starts the service: one store per OS user, each user's desktop actions
 /// relayed to their session agent, the agents' socket served.
 pub async fn start(loaded: Loaded) -> Result<Daemon, app::StartError> {
+    Ok(start_with_registry(loaded).await?.0)
+}
+
+/// [`start`], also returning the agent registry (the Windows service hands
+/// it each verified pipe connection).
+pub async fn start_with_registry(
+    loaded: Loaded,
+) -> Result<(Daemon, Arc<AgentRegistry>), app::StartError> {
     #[cfg(unix)]
     inspector_folder(&loaded.config);
     let registry = AgentRegistry::new(loaded.config.timers.agent_action);
@@ -188,8 +208,9 @@ pub async fn start(loaded: Loaded) -> Result<Daemon, app::StartError> {
             }
         });
         let shutdown = daemon.shutdown_token();
+        let agents = registry.clone();
         tokio::spawn(async move {
-            if let Err(e) = super::unix_socket::listen(&socket, registry, shutdown.clone()).await {
+            if let Err(e) = super::unix_socket::listen(&socket, agents, shutdown.clone()).await {
                 // Without the socket no agent can connect: a service that
                 // cannot do desktop actions must say so and stop, not run
                 // half-working.
@@ -199,5 +220,5 @@ pub async fn start(loaded: Loaded) -> Result<Daemon, app::StartError> {
             }
         });
     }
-    Ok(daemon)
+    Ok((daemon, registry))
 }

@@ -1,0 +1,608 @@
+//! Service mode on Windows (issue 8), under Wine in CI
+//! (scripts/test-windows.sh):
+//!
+//! - the named pipes in process: `FILE_FLAG_FIRST_PIPE_INSTANCE` refuses a
+//!   name another program holds (pipe squatting); an agent refuses a pipe
+//!   whose server is not the service, and accepts the service's; a verified
+//!   connection carries bytes both ways; a client that is not the session's
+//!   user is refused;
+//! - the real `wsconnector.exe` through Wine's Service Control Manager:
+//!   `service install` registers it (the registry shows its command line
+//!   and start type) and starts it; while a squatter holds the session's
+//!   pipe name, the agent refuses the squatter (sending nothing) and the
+//!   service says so loudly, desktop actions answer `agent_unavailable`;
+//!   once the name is free the service creates the pipe, launches
+//!   `wsconnector agent` in the session (`WTSQueryUserToken` →
+//!   `CreateEnvironmentBlock` → `CreateProcessAsUserW`), the agent verifies
+//!   the pipe's server is the service's pid, and a websocket client's
+//!   `launchProcess` is relayed over the pipe and performed by the agent;
+//!   a killed agent is restarted and serves again; `wsconnector run`
+//!   refuses to start beside the service; `service uninstall` stops it
+//!   (ending the agent) and removes it.
+//!
+//! What Wine cannot prove (check on Windows 10/11 and an RDS host with two
+//! users, docs/deployment.md):
+//! - session 0 isolation: under Wine the service runs in the user's
+//!   session (1) as the user, not in session 0 as LocalSystem;
+//! - real tokens: Wine's `WTSQueryUserToken` is a semi-stub returning the
+//!   calling process's own token, so the agent runs with the service's
+//!   token; SeTcbPrivilege is not checked;
+//! - several sessions or users: Wine has one session and one user, its
+//!   `WTSEnumerateSessionsW` is a stub listing none (the console session,
+//!   `WTSGetActiveConsoleSessionId`, is how the agent gets started), and it
+//!   never sends SERVICE_CONTROL_SESSIONCHANGE, so logon, logoff (and the
+//!   `LoggedOff` report that wipes a user's context) and reconnects are not
+//!   exercised;
+//! - privileges: Wine's SCM rejects the SID type, the required privileges
+//!   and the failure flag (`ChangeServiceConfig2W` levels 5, 6 and 4: "Invalid
+//!   level"); `service install` prints each as a WARNING line, which this
+//!   test expects;
+//! - the pipe's DACL: whether Windows refuses another user's open is not
+//!   shown (one user); the service's check of the client's token is shown
+//!   with a listener made for another SID.
+
+#![cfg(windows)]
+#![allow(unsafe_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt};
+use tokio::net::windows::named_pipe::ServerOptions;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::Message;
+use wsconnector::peer::OsUser;
+use wsconnector::service::windows::pipe::{self, PipeError, PipeListener};
+use wsconnector::service::windows::{current_session, scm};
+
+const BIN: &str = env!("CARGO_BIN_EXE_wsconnector");
+const DEADLINE: Duration = Duration::from_secs(60);
+const ORIGIN: &str = "http://crm.test";
+
+/// Polls `f` until it gives a value or the deadline passes.
+async fn wait_for<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let end = Instant::now() + DEADLINE;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < end, "timed out waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// This test process's user, as the service sees a pipe client.
+fn me() -> OsUser {
+    wsconnector::peer::system().current_user()
+}
+
+/// A pipe name no other test uses.
+fn unique_pipe(tag: &str) -> String {
+    format!(r"\\.\pipe\wsconnector-test-{tag}-{}", std::process::id())
+}
+
+#[tokio::test]
+async fn the_first_instance_refuses_a_name_another_program_holds() {
+    let name = unique_pipe("squat");
+    // The squatter: any program creating the name first.
+    let _squatter = ServerOptions::new()
+        .first_pipe_instance(true)
+        .create(&name)
+        .unwrap();
+    let session = current_session().unwrap();
+    match PipeListener::bind_named(&name, session, &me()) {
+        Err(e @ PipeError::Squatted { .. }) => {
+            let text = e.to_string();
+            assert!(
+                text.contains(&name) && text.contains("pipe squatting"),
+                "{text}"
+            );
+        }
+        Err(e) => panic!("expected Squatted, got {e}"),
+        Ok(_) => panic!("the service's first instance shared a squatted name"),
+    }
+}
+
+#[tokio::test]
+async fn an_agent_trusts_only_the_services_pipe_and_the_service_only_its_user() {
+    let name = unique_pipe("verify");
+    let session = current_session().unwrap();
+    let mut listener = PipeListener::bind_named(&name, session, &me()).unwrap();
+    let ours = std::process::id();
+
+    // The service is elsewhere (another pid): refused, naming this pid.
+    let e = pipe::connect_checked(&name, Some(ours + 4))
+        .await
+        .expect_err("a pipe served by another process");
+    let text = e.to_string();
+    assert!(
+        matches!(e, PipeError::NotTheService { pid, .. } if pid == ours),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!("pid {ours}")) && text.contains("pipe squatting"),
+        "{text}"
+    );
+    // (The refused client closed its end; the listener moves on.)
+    drop(listener.accept().await.unwrap());
+    // No service at all: refused too.
+    let e = pipe::connect_checked(&name, None).await.unwrap_err();
+    assert!(e.to_string().contains("service is not running"), "{e}");
+    drop(listener.accept().await.unwrap());
+
+    // This process is "the service" here: accepted, and bytes go both ways.
+    let client = pipe::connect_checked(&name, Some(ours)).await.unwrap();
+    let mut server = listener.accept().await.expect("our own user is accepted");
+    let mut client = tokio::io::BufReader::new(client);
+    server.write_all(b"hello agent\n").await.unwrap();
+    let mut line = String::new();
+    client.read_line(&mut line).await.unwrap();
+    assert_eq!(line, "hello agent\n");
+    client
+        .get_mut()
+        .write_all(b"hello service\n")
+        .await
+        .unwrap();
+    let mut answer = [0u8; 14];
+    server.read_exact(&mut answer).await.unwrap();
+    assert_eq!(&answer, b"hello service\n");
+    drop((client, server));
+
+    // A listener for another user: our own client is not that user.
+    let other = OsUser {
+        id: "S-1-5-21-1-2-3-4242".into(),
+        name: r"TEST\nobody".into(),
+    };
+    let name = unique_pipe("other");
+    let mut theirs = PipeListener::bind_named(&name, session, &other).unwrap();
+    match pipe::connect_checked(&name, Some(ours)).await {
+        // Windows: the DACL lets only SYSTEM and that SID open the pipe.
+        Err(PipeError::Io { source, .. }) => {
+            assert_eq!(
+                source.kind(),
+                std::io::ErrorKind::PermissionDenied,
+                "{source}"
+            )
+        }
+        Err(e) => panic!("unexpected: {e}"),
+        // Wine does not enforce the DACL: the service's token check refuses.
+        Ok(_client) => match theirs.accept().await {
+            Err(e @ PipeError::WrongClient { .. }) => {
+                let text = e.to_string();
+                assert!(
+                    text.contains(&me().id) && text.contains("S-1-5-21-1-2-3-4242"),
+                    "{text}"
+                );
+            }
+            Err(e) => panic!("unexpected: {e}"),
+            Ok(_) => panic!("a client of another user was handed on"),
+        },
+    }
+}
+
+/// Kills a child process also when an assertion fails.
+struct Kill(Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Uninstalls the service also when an assertion fails, so the shared Wine
+/// prefix does not start it again next time.
+struct Uninstall;
+
+impl Drop for Uninstall {
+    fn drop(&mut self) {
+        let _ = Command::new(BIN).args(["service", "uninstall"]).output();
+    }
+}
+
+/// The `argv_marker` example, built next to this test binary.
+fn marker_exe() -> PathBuf {
+    let deps = std::env::current_exe().unwrap();
+    let exe = deps
+        .parent()
+        .and_then(Path::parent)
+        .unwrap()
+        .join("examples")
+        .join("argv_marker.exe");
+    assert!(
+        exe.is_file(),
+        "{} is missing: build the example first",
+        exe.display()
+    );
+    exe
+}
+
+fn write_config(dir: &Path) -> PathBuf {
+    let cfg = dir.join("config.xml");
+    let logs = dir.join("logs");
+    std::fs::create_dir_all(&logs).unwrap();
+    std::fs::write(
+        &cfg,
+        format!(
+            r#"<configuration>
+  <Mode>service</Mode>
+  <Socket-port>0</Socket-port>
+  <Log-level>DEBUG</Log-level>
+  <Log-path>{logs}</Log-path>
+  <Origins>
+    <Origin url="{ORIGIN}" capabilities="data launch" />
+  </Origins>
+  <Programs>
+    <Program name="mark" path="{marker}" parameter="^[A-Za-z0-9:._\\ -]+$" />
+  </Programs>
+  <RateLimits>
+    <RateLimit action="launchProcess" perMinute="6000" quarantine="1s"/>
+  </RateLimits>
+  <Timers>
+    <AgentActionTimeout>10s</AgentActionTimeout>
+    <AgentRestartDelay>100ms</AgentRestartDelay>
+  </Timers>
+</configuration>
+"#,
+            logs = logs.display(),
+            marker = marker_exe().display(),
+        ),
+    )
+    .unwrap();
+    cfg
+}
+
+/// The service's log so far.
+fn log_text(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("logs").join("wsconnector.log")).unwrap_or_default()
+}
+
+/// The first log line after `from` bytes containing every one of `parts`.
+fn log_line(dir: &Path, from: usize, parts: &[&str]) -> Option<String> {
+    let text = log_text(dir);
+    text.get(from..)?
+        .lines()
+        .find(|l| parts.iter().all(|p| l.contains(p)))
+        .map(str::to_string)
+}
+
+/// `pid=N` in a log line.
+fn pid_in(line: &str) -> u32 {
+    let at = line.find(" pid=").unwrap() + 5;
+    line[at..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+/// Whether process `pid` still runs.
+fn alive(pid: u32) -> bool {
+    use windows_sys::Win32::Foundation::{CloseHandle, STILL_ACTIVE};
+    use windows_sys::Win32::System::Threading::{
+        GetExitCodeProcess, OpenProcess, PROCESS_QUERY_LIMITED_INFORMATION,
+    };
+    // SAFETY: plain calls on a handle we open and close here.
+    unsafe {
+        let h = OpenProcess(PROCESS_QUERY_LIMITED_INFORMATION, 0, pid);
+        if h.is_null() {
+            return false;
+        }
+        let mut code = 0u32;
+        let ok = GetExitCodeProcess(h, &mut code);
+        CloseHandle(h);
+        ok != 0 && code == STILL_ACTIVE as u32
+    }
+}
+
+fn terminate(pid: u32) {
+    use windows_sys::Win32::Foundation::CloseHandle;
+    use windows_sys::Win32::System::Threading::{OpenProcess, TerminateProcess, PROCESS_TERMINATE};
+    // SAFETY: plain calls on a handle we open and close here.
+    unsafe {
+        let h = OpenProcess(PROCESS_TERMINATE, 0, pid);
+        assert!(!h.is_null(), "cannot open pid {pid}");
+        TerminateProcess(h, 9);
+        CloseHandle(h);
+    }
+}
+
+/// A websocket page of origin [`ORIGIN`] on the service's port.
+struct Page {
+    ws: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+    next_id: u32,
+}
+
+impl Page {
+    async fn open(port: u16) -> Page {
+        let mut req = format!("ws://127.0.0.1:{port}/")
+            .into_client_request()
+            .unwrap();
+        req.headers_mut().insert("origin", ORIGIN.parse().unwrap());
+        let (ws, _) = tokio_tungstenite::connect_async(req)
+            .await
+            .expect("connects");
+        let mut page = Page { ws, next_id: 0 };
+        let hello = page.next().await;
+        assert_eq!(hello["type"], "hello", "{hello}");
+        page
+    }
+
+    async fn next(&mut self) -> Value {
+        loop {
+            let frame = tokio::time::timeout(DEADLINE, self.ws.next())
+                .await
+                .expect("a frame in time")
+                .expect("the socket stays open")
+                .unwrap();
+            if let Message::Text(t) = frame {
+                return serde_json::from_str(t.as_str()).unwrap();
+            }
+        }
+    }
+
+    async fn request(&mut self, mut request: Value) -> Value {
+        self.next_id += 1;
+        request["requestId"] = json!(self.next_id);
+        self.ws
+            .send(Message::text(request.to_string()))
+            .await
+            .unwrap();
+        loop {
+            let m = self.next().await;
+            if m["type"] == "reply" && m["requestId"] == json!(self.next_id) {
+                return m;
+            }
+        }
+    }
+
+    async fn launch_mark(&mut self, marker: &Path) -> Value {
+        self.request(json!({"action":"launchProcess","name":"mark","parameter":marker.display().to_string()}))
+            .await
+    }
+}
+
+/// `reg query` of the service's key.
+fn registry_key() -> Option<String> {
+    let out = Command::new("reg")
+        .args([
+            "query",
+            r"HKLM\System\CurrentControlSet\Services\wsconnector",
+        ])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_installs_launches_its_agent_relays_actions_and_uninstalls() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path());
+    // A service left by an earlier failed run.
+    let _ = Command::new(BIN).args(["service", "uninstall"]).output();
+    assert_eq!(scm::service_pid(), None, "the service is not running");
+
+    // 1. A squatter holds this session's pipe name before the service.
+    let session = current_session().unwrap();
+    let name = pipe::pipe_name(session);
+    let squatter = ServerOptions::new()
+        .first_pipe_instance(true)
+        .create(&name)
+        .unwrap();
+    let received = tokio::spawn(async move {
+        // Whatever a client writes before it leaves.
+        let mut squatter = squatter;
+        if squatter.connect().await.is_err() {
+            return (squatter, Vec::new());
+        }
+        let mut got = Vec::new();
+        let _ = tokio::time::timeout(DEADLINE, squatter.read_to_end(&mut got)).await;
+        (squatter, got)
+    });
+
+    // The agent refuses it, naming the squatter's pid, and sends nothing.
+    let mut agent = Command::new(BIN)
+        .arg("--config")
+        .arg(&cfg)
+        .args(["agent", "--no-tray"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = agent.stderr.take().unwrap();
+    let agent = Kill(agent);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let refusal = wait_for("the agent's refusal", || {
+        rx.try_iter().find(|l| l.contains("refusing"))
+    })
+    .await;
+    let ours = std::process::id();
+    assert!(
+        refusal.contains(&name)
+            && refusal.contains(&format!("pid {ours}"))
+            && refusal.contains("service is not running"),
+        "{refusal}"
+    );
+    drop(agent);
+    let (squatter, got) = received.await.unwrap();
+    assert!(got.is_empty(), "the agent sent {got:?} to a squatter");
+
+    // 2. Install: registered with its command line, started.
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&cfg)
+        .args(["service", "install"])
+        .output()
+        .unwrap();
+    let _uninstall = Uninstall;
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{report}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    eprintln!("service install:\n{report}");
+    assert!(
+        report.contains("registered the service wsconnector"),
+        "{report}"
+    );
+    assert!(
+        report.contains("started the service wsconnector"),
+        "{report}"
+    );
+    for hardening in ["service SID type", "required privileges", "on error exits"] {
+        // Applied on Windows; Wine's SCM answers "Invalid level" (WARNING).
+        assert!(report.contains(hardening), "{hardening}: {report}");
+    }
+    let key = registry_key().expect("the service's registry key");
+    let config_text = cfg.display().to_string();
+    assert!(
+        key.contains("ImagePath") && key.contains(&config_text) && key.contains("service run"),
+        "{key}"
+    );
+    assert!(
+        key.contains("Start") && key.contains("0x2"),
+        "automatic start: {key}"
+    );
+    let service_pid = wait_for("the service running", scm::service_pid).await;
+
+    // The squatter still holds the name: the service says so loudly and
+    // starts no agent; desktop actions answer agent_unavailable.
+    let banner = wait_for("the service's banner", || {
+        log_line(dir.path(), 0, &["listening on ws://127.0.0.1:"])
+    })
+    .await;
+    let port: u16 = banner[banner.find("127.0.0.1:").unwrap() + 10..]
+        .split(|c: char| !c.is_ascii_digit())
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap();
+    let squatted = wait_for("the service's squatting error", || {
+        log_line(
+            dir.path(),
+            0,
+            &["ERROR", "another program already holds this pipe name"],
+        )
+    })
+    .await;
+    assert!(squatted.contains("pipe squatting"), "{squatted}");
+    assert!(log_line(dir.path(), 0, &["session agent started"]).is_none());
+    let mut page = Page::open(port).await;
+    let marker = dir.path().join("first.mark");
+    let r = page.launch_mark(&marker).await;
+    assert_eq!(r["result"], "FAILURE", "{r}");
+    assert_eq!(r["errorCode"], "agent_unavailable", "{r}");
+
+    // `wsconnector run` refuses to start beside the service.
+    let single = dir.path().join("single.xml");
+    std::fs::write(
+        &single,
+        "<configuration><Socket-port>0</Socket-port></configuration>",
+    )
+    .unwrap();
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&single)
+        .args(["run", "--no-tray"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains(&format!("pid {service_pid}")), "{err}");
+
+    // 3. The name is free: pipe, agent, verified link, relayed action.
+    drop(squatter);
+    let started = wait_for("the session agent started", || {
+        log_line(
+            dir.path(),
+            0,
+            &["session agent started", &format!("session_id={session}")],
+        )
+    })
+    .await;
+    let first_agent = pid_in(&started);
+    wait_for("the agent connected", || {
+        log_line(
+            dir.path(),
+            0,
+            &[
+                "session agent connected",
+                &format!("agent_pid={first_agent}"),
+            ],
+        )
+    })
+    .await;
+    let r = page.launch_mark(&marker).await;
+    assert_eq!(r["result"], "SUCCESS", "{r}");
+    wait_for("the marker file", || marker.is_file().then_some(())).await;
+
+    // 4. A killed agent is restarted and serves again.
+    let before = log_text(dir.path()).len();
+    terminate(first_agent);
+    let restarted = wait_for("the agent restarted", || {
+        log_line(dir.path(), before, &["session agent started"])
+    })
+    .await;
+    let second_agent = pid_in(&restarted);
+    assert_ne!(second_agent, first_agent);
+    assert!(
+        log_line(dir.path(), before, &["the session agent died"]).is_some(),
+        "{}",
+        log_text(dir.path())
+    );
+    let again = dir.path().join("second.mark");
+    let end = Instant::now() + DEADLINE;
+    loop {
+        let r = page.launch_mark(&again).await;
+        if r["result"] == "SUCCESS" {
+            break;
+        }
+        // Until the new agent has said hello.
+        assert_eq!(r["errorCode"], "agent_unavailable", "{r}");
+        assert!(Instant::now() < end, "the restarted agent never served");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    wait_for("the second marker file", || again.is_file().then_some(())).await;
+
+    // 5. Uninstall: stopped (the agent ended with it) and removed.
+    let out = Command::new(BIN)
+        .args(["service", "uninstall"])
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{report}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        report.contains("stopped the service wsconnector")
+            && report.contains("removed the service wsconnector"),
+        "{report}"
+    );
+    assert!(log_line(
+        dir.path(),
+        0,
+        &["session agent ended", &format!("pid={second_agent}")]
+    )
+    .is_some());
+    wait_for("the agent gone", || (!alive(second_agent)).then_some(())).await;
+    assert!(!alive(service_pid), "the service process is gone");
+    assert_eq!(registry_key(), None, "the registration is gone");
+    assert_eq!(scm::service_pid(), None);
+}
