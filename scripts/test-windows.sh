@@ -100,7 +100,7 @@ echo "clippy ($TARGET): $(since "$t")"
 t=$(date +%s)
 # The tests start the argv_marker example: build it beside them.
 cargo build --target "$TARGET" --locked --example argv_marker
-cargo test --target "$TARGET" --locked --lib --test platform_windows --test peer_windows --test exe_windows --test tray_windows --no-run
+cargo test --target "$TARGET" --locked --lib --test platform_windows --test peer_windows --test exe_windows --test tray_windows --test service_windows --no-run
 echo "build: $(since "$t")"
 
 # --- run under Wine --------------------------------------------------------
@@ -109,10 +109,11 @@ log="$target_dir/wine-test.log"
 status=0
 # Library unit tests (command-line quoting, TCP owner tables), the desktop
 # smoke tests, peer identity / exclusive binding, wsconnector.exe itself, and
-# the agent (tray icon, GUI subsystem, single instance, HKCU Run autostart).
+# the agent (tray icon, GUI subsystem, single instance, HKCU Run autostart),
+# and service mode (SCM install, session agent launch, named pipes, relay).
 xvfb-run -a -s "-screen 0 1280x1024x24" \
   cargo test --target "$TARGET" --locked --lib --test platform_windows --test peer_windows \
-    --test exe_windows --test tray_windows 2>&1 | tee "$log" || status=$?
+    --test exe_windows --test tray_windows --test service_windows 2>&1 | tee "$log" || status=$?
 wineserver -k 2>/dev/null || true
 echo "wine tests: $(since "$t")"
 echo "total: $(since "$t0")"
