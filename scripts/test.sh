@@ -11,6 +11,21 @@ export WSC_SKIP_LOG="${WSC_SKIP_LOG:-$PWD/target/skipped.txt}"
 mkdir -p target
 : > "$WSC_SKIP_LOG"
 
+# A one-off run (CI) gains nothing from incremental compilation, which would
+# add gigabytes of caches to target/.
+if [ -n "${CI:-}" ]; then export CARGO_INCREMENTAL=${CARGO_INCREMENTAL:-0}; fi
+
+# Free space where the build writes. A full disk shows up as a linker crash
+# ("Bus error") far from its cause, so say it plainly, after every stage.
+disk_free() {
+  local free_kib
+  free_kib=$(df -Pk target | awk 'NR==2 {print $4}')
+  echo "disk: $(( free_kib / 1024 )) MiB free for target/ ($(du -sh target 2>/dev/null | cut -f1) used)"
+  if [ "$free_kib" -lt $(( 3 * 1024 * 1024 )) ]; then
+    echo "WARNING: less than 3 GiB free for target/: builds and links may fail for lack of space"
+  fi
+}
+
 stage_start=0
 stage() {
   stage_start=$(date +%s)
@@ -19,6 +34,7 @@ stage() {
 }
 stage_end() {
   echo "=== stage done: $1 ($(( $(date +%s) - stage_start )) s)"
+  disk_free
 }
 run_start=$(date +%s)
 # A stage whose output is also kept in LOG for the closing count.
