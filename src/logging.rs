@@ -23,6 +23,7 @@ use tracing::Subscriber;
 use tracing_appender::non_blocking::{NonBlocking, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::filter::{EnvFilter, LevelFilter};
 use tracing_subscriber::layer::{Layer, SubscriberExt};
+use tracing_subscriber::{reload, Registry};
 
 use crate::config::{LogConfig, LogLevel};
 
@@ -80,6 +81,10 @@ pub struct LogGuard {
     _worker: WorkerGuard,
 }
 
+/// A layer under the log's own formatting layer, where it can look spans up
+/// (the service's per-user log forwarding, src/service/user_log.rs).
+pub type InnerLayer = Box<dyn Layer<Registry> + Send + Sync>;
+
 /// Installs the subscriber for `cfg` as the global default, honouring
 /// `RUST_LOG`, with `extra` on top (the agent's last-error capture for the
 /// tray). Call once, early in `main`. `Log-level` stays live
@@ -88,9 +93,21 @@ pub fn init<L>(cfg: &LogConfig, extra: L) -> Result<LogGuard, LoggingError>
 where
     L: Layer<Box<dyn Subscriber + Send + Sync>> + Send + Sync + 'static,
 {
+    init_with(cfg, extra, None)
+}
+
+/// [`init`], with `inner` seeing every event that passes the level filter.
+pub fn init_with<L>(
+    cfg: &LogConfig,
+    extra: L,
+    inner: Option<InnerLayer>,
+) -> Result<LogGuard, LoggingError>
+where
+    L: Layer<Box<dyn Subscriber + Send + Sync>> + Send + Sync + 'static,
+{
     let env = std::env::var(ENV_FILTER_VAR).ok();
-    let (subscriber, guard, setter) = build(cfg, env.as_deref())?;
-    // Boxed so that any layer can sit on top of the opaque fmt subscriber;
+    let (subscriber, guard, setter) = build(cfg, env.as_deref(), inner)?;
+    // Boxed so that any layer can sit on top of the opaque subscriber;
     // the dynamic call happens once per callsite interest check.
     let boxed: Box<dyn Subscriber + Send + Sync> = Box::new(subscriber);
     tracing::subscriber::set_global_default(boxed.with(extra))
@@ -136,7 +153,7 @@ pub fn build_subscriber(
     cfg: &LogConfig,
     env_filter: Option<&str>,
 ) -> Result<(impl Subscriber + Send + Sync + 'static, LogGuard), LoggingError> {
-    let (subscriber, guard, _) = build(cfg, env_filter)?;
+    let (subscriber, guard, _) = build(cfg, env_filter, None)?;
     Ok((subscriber, guard))
 }
 
@@ -146,6 +163,7 @@ pub fn build_subscriber(
 fn build(
     cfg: &LogConfig,
     env_filter: Option<&str>,
+    inner: Option<InnerLayer>,
 ) -> Result<
     (
         impl Subscriber + Send + Sync + 'static,
@@ -177,12 +195,16 @@ fn build(
         }
     };
 
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
+    let (filter, handle) = reload::Layer::new(filter);
+    let format = tracing_subscriber::fmt::layer()
         .with_writer(writer)
-        .with_ansi(ansi)
-        .with_filter_reloading();
-    let handle = builder.reload_handle();
+        .with_ansi(ansi);
+    // The filter is a layer of the whole stack, so it decides for `inner`
+    // too: an event the log drops is not forwarded either.
+    let subscriber = tracing_subscriber::registry()
+        .with(inner)
+        .with(filter)
+        .with(format);
     let setter: Option<LevelSetter> = (!from_env).then(|| {
         Box::new(move |level: LogLevel| {
             handle
@@ -190,7 +212,7 @@ fn build(
                 .is_ok()
         }) as LevelSetter
     });
-    Ok((builder.finish(), LogGuard { _worker: worker }, setter))
+    Ok((subscriber, LogGuard { _worker: worker }, setter))
 }
 
 /// The tracing level for a legacy `Log-level`.

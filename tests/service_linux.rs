@@ -548,6 +548,43 @@ async fn two_users_share_nothing_and_actions_reach_only_their_own_agent() {
     let owner_b3 = launch_until_ok(&mut b_crm, &s.mark("bob-third")).await;
     assert_eq!(owner_b3, users::uid(users::BOB));
 
+    // Each user's own log: the service's lines about a user's connections
+    // reach that user's agent (their journal under the user unit), and
+    // nobody else's. ("wsc-peer-test" is a prefix of bob's name: match the
+    // field with the space after it.)
+    let (mut a_late, _) = Page::open(&s, users::ALICE, port, "a-late").await;
+    let (mut b_late, _) = Page::open(&s, users::BOB, port, "b-late").await;
+    let alice_field = format!("peer_user={} ", users::ALICE);
+    let bob_field = format!("peer_user={} ", users::BOB);
+    until("alice's agent logs her connection", || {
+        agent_a2.log_text().contains(&alice_field)
+    })
+    .await;
+    until("bob's agent logs his connection", || {
+        agent_b2.log_text().contains(&bob_field)
+    })
+    .await;
+    let (a_log, b_log) = (agent_a2.log_text(), agent_b2.log_text());
+    let line = a_log
+        .lines()
+        .find(|l| l.contains(&alice_field) && l.contains("websocket connected"))
+        .unwrap_or_default();
+    assert!(
+        line.contains("INFO service: websocket connected") && line.contains("ws{"),
+        "the forwarded line keeps level, origin and message: {line}"
+    );
+    assert!(
+        !a_log.contains(users::BOB),
+        "alice's log names bob: {a_log}"
+    );
+    assert!(
+        !b_log.contains(&alice_field),
+        "bob's log has alice's lines: {b_log}"
+    );
+    for p in [&mut a_late, &mut b_late] {
+        p.proc.kill9().await;
+    }
+
     let log = service.log_text();
     assert!(!log.contains("panicked"), "{log}");
     assert!(log.contains("context store created for this user"), "{log}");

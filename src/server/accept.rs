@@ -70,7 +70,9 @@ pub async fn serve_tcp(
     state: Arc<ServerState>,
     tracker: TaskTracker,
 ) {
-    let span = tracing::info_span!("tcp", %peer);
+    // `user` is filled in once the peer is identified: it routes the lines
+    // of this connection to its user's own log in service mode (user_log.rs).
+    let span = tracing::info_span!("tcp", %peer, user = tracing::field::Empty);
     async move {
         let local = match stream.local_addr() {
             Ok(a) => a,
@@ -96,7 +98,10 @@ pub async fn serve_tcp(
             Err(e) => Err(e.to_string()),
         };
         match &owner {
-            Ok(user) => tracing::debug!(peer_user = %user.name, "peer identified"),
+            Ok(user) => {
+                tracing::Span::current().record("user", user.name.as_str());
+                tracing::debug!(peer_user = %user.name, "peer identified");
+            }
             Err(e) => tracing::warn!(error = %e, "peer identity unknown: requests will be refused"),
         }
         let handshake_deadline = Instant::now() + state.config().timers.handshake;

@@ -10,6 +10,8 @@
 //! agent   -> service  {"type":"result","id":7,"ok":{"pid":123}}   (or "ok":null)
 //!                     or {"type":"result","id":7,"error":{"kind":"not_supported","message":"..."}}
 //! service -> agent    {"type":"replaced"} (a newer agent of the same user took over)
+//! service -> agent    {"type":"log","level":"WARN","line":"refused: ..."} (the user's own
+//!                     log lines, see user_log.rs; the agent writes them to its log)
 //! ```
 //!
 //! The transport establishes who the agent is (`SO_PEERCRED`, the pipe
@@ -188,6 +190,11 @@ enum Message {
         error: Option<Failure>,
     },
     Replaced,
+    /// One of the user's own log lines from the service (user_log.rs).
+    Log {
+        level: String,
+        line: String,
+    },
 }
 
 impl Failure {
@@ -305,7 +312,12 @@ where
         },
     )
     .await?;
-    let (generation, mut calls) = registry.attach(&peer);
+    let super::registry::Attachment {
+        generation,
+        mut calls,
+        mut logs,
+        dropped,
+    } = registry.attach(&peer);
     let mut pending: HashMap<u64, Call> = HashMap::new();
     let outcome = loop {
         tokio::select! {
@@ -325,6 +337,18 @@ where
                     break Err(LinkError::Replaced);
                 }
             },
+            Some(line) = logs.recv() => {
+                let lost = dropped.swap(0, std::sync::atomic::Ordering::Relaxed);
+                let text = if lost == 0 {
+                    line.text
+                } else {
+                    format!("({lost} earlier lines were dropped: the agent did not keep up) {}", line.text)
+                };
+                let m = Message::Log { level: line.level.to_string(), line: text };
+                if let Err(e) = send(&mut w, &m).await {
+                    break Err(e);
+                }
+            }
             msg = recv(&mut r) => match msg {
                 Ok(Some(Message::Result { id, ok, error })) => {
                     if let Some(call) = pending.remove(&id) {
@@ -441,10 +465,23 @@ where
                     });
                 }
                 Some(Message::Replaced) => return Err(LinkError::Replaced),
+                Some(Message::Log { level, line }) => log_from_service(&level, &line),
                 Some(_) => return Err(LinkError::Protocol("unexpected message from the service".into())),
                 None => return Ok(()),
             },
         }
+    }
+}
+
+/// Writes a line the service forwarded into this agent's log, which is the
+/// user's own (target `service`, so it reads `WARN service: refused: ...`).
+fn log_from_service(level: &str, line: &str) {
+    match level {
+        "ERROR" => tracing::error!(target: "service", "{line}"),
+        "WARN" => tracing::warn!(target: "service", "{line}"),
+        "INFO" => tracing::info!(target: "service", "{line}"),
+        "DEBUG" => tracing::debug!(target: "service", "{line}"),
+        _ => tracing::trace!(target: "service", "{line}"),
     }
 }
 

@@ -11,6 +11,8 @@
 //! - `run`: `wsconnector service run`, the service itself.
 //! - `sessions`: when a user's last session ends (their context is wiped).
 //! - `config_guard`: the service refuses a config file users can modify.
+//! - `user_log`: each user's lines of the service's log, forwarded to their
+//!   agent so they land in the user's own log.
 
 pub mod agent;
 pub mod args;
@@ -26,5 +28,6 @@ pub mod run;
 pub mod sessions;
 #[cfg(unix)]
 pub mod unix_socket;
+pub mod user_log;
 #[cfg(windows)]
 pub mod windows;

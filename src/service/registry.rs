@@ -16,6 +16,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use super::link::{outcome_of, Action, Done};
+use super::user_log::LogLine;
 use crate::peer::OsUser;
 use crate::platform::{
     ActionError, LaunchSpec, PickupDialog, PickupOutcome, Platform, Toast, WindowRequest,
@@ -39,7 +40,29 @@ impl Call {
 
 struct Attached {
     generation: u64,
+    /// The login name the service's log lines use (`OsUser::name`).
+    name: String,
     calls: mpsc::UnboundedSender<Call>,
+    /// The user's own log lines (src/service/user_log.rs); bounded so a
+    /// stuck agent costs at most [`LOG_QUEUE`] lines of memory.
+    logs: mpsc::Sender<LogLine>,
+    /// Lines dropped because `logs` was full, reported with the next one.
+    dropped: Arc<AtomicU64>,
+}
+
+/// How many of a user's log lines wait for their agent at most.
+pub const LOG_QUEUE: usize = 256;
+
+/// What the link task of one attached agent receives.
+pub(super) struct Attachment {
+    /// Tells this agent apart from a newer one of the same user.
+    pub generation: u64,
+    /// Calls to relay; closed when a newer agent replaces this one.
+    pub calls: mpsc::UnboundedReceiver<Call>,
+    /// The user's log lines to forward.
+    pub logs: mpsc::Receiver<LogLine>,
+    /// Lines dropped since the last one forwarded.
+    pub dropped: Arc<AtomicU64>,
 }
 
 /// Connected agents by `OsUser::id`.
@@ -94,20 +117,42 @@ impl AgentRegistry {
     /// Registers the agent of `user` (the link task calls this after the
     /// hello checked out); an older agent of the same user loses its sender,
     /// which tells its link task it was replaced.
-    pub(super) fn attach(&self, user: &OsUser) -> (u64, mpsc::UnboundedReceiver<Call>) {
-        let (tx, rx) = mpsc::unbounded_channel();
+    pub(super) fn attach(&self, user: &OsUser) -> Attachment {
+        let (tx, calls) = mpsc::unbounded_channel();
+        let (log_tx, logs) = mpsc::channel(LOG_QUEUE);
+        let dropped = Arc::new(AtomicU64::new(0));
         let generation = self.next.fetch_add(1, Ordering::Relaxed);
         let old = lock(&self.agents).insert(
             user.id.clone(),
             Attached {
                 generation,
+                name: user.name.clone(),
                 calls: tx,
+                logs: log_tx,
+                dropped: dropped.clone(),
             },
         );
         if old.is_some() {
             tracing::info!(user = %user.name, "a newer session agent replaces the connected one");
         }
-        (generation, rx)
+        Attachment {
+            generation,
+            calls,
+            logs,
+            dropped,
+        }
+    }
+
+    /// Queues `line` for the agent of the user logged as `user_name`, if one
+    /// is connected. Never blocks and never logs (it runs inside the
+    /// logging layer): a full queue counts the line as dropped.
+    pub fn forward_log(&self, user_name: &str, line: LogLine) {
+        let agents = lock(&self.agents);
+        if let Some(agent) = agents.values().find(|a| a.name == user_name) {
+            if agent.logs.try_send(line).is_err() {
+                agent.dropped.fetch_add(1, Ordering::Relaxed);
+            }
+        }
     }
 
     /// Unregisters `user`'s agent if it is still the one of `generation`.

@@ -103,7 +103,11 @@ fn run(loaded: Loaded) -> ExitCode {
         eprintln!("wsconnector: {e}");
         return ExitCode::from(2);
     }
-    let _log_guard = match logging::init(&loaded.config.log, LastError::default()) {
+    let _log_guard = match logging::init_with(
+        &loaded.config.log,
+        LastError::default(),
+        Some(Box::new(super::user_log::UserLogLayer::service())),
+    ) {
         Ok(g) => g,
         Err(e) => {
             eprintln!("wsconnector: logging: {e}");
@@ -182,6 +186,8 @@ pub async fn start_with_registry(
     #[cfg(unix)]
     inspector_folder(&loaded.config);
     let registry = AgentRegistry::new(loaded.config.timers.agent_action);
+    // Each user's log lines now reach their agent (user_log.rs).
+    super::user_log::forward_to(&registry);
     let relay = registry.clone();
     let host = app::host_name();
     let tenancy = Tenancy::PerUser(Arc::new(move |user: &peer::OsUser| {

@@ -95,7 +95,11 @@ fn serve(loaded: Loaded, ctx: ServiceContext) -> ExitCode {
         eprintln!("wsconnector: {e}");
         return ExitCode::from(2);
     }
-    let _log_guard = match logging::init(&loaded.config.log, LastError::default()) {
+    let _log_guard = match logging::init_with(
+        &loaded.config.log,
+        LastError::default(),
+        Some(Box::new(crate::service::user_log::UserLogLayer::service())),
+    ) {
         Ok(g) => g,
         Err(e) => {
             eprintln!("wsconnector: logging: {e}");
