@@ -109,6 +109,7 @@ pub fn hub_settings(config: &Config, user_name: &str) -> HubSettings {
         programs: config.programs.clone(),
         gen_p2c: config.gen_p2c.clone(),
         pickup_timeout: config.timers.pickup,
+        inspector_token: None,
     }
 }
 
@@ -203,18 +204,29 @@ pub async fn start_with(
     let addrs = listeners.addrs();
     let port = listeners.port();
     let me = peers.current_user();
+    // Service mode's in-memory inspector tokens: minted by each user's
+    // store (`getInspectorToken`), redeemed by the inspector.
+    let pending = Arc::new(crate::inspector::token::PendingTokens::default());
     let tenants = match tenancy {
         Tenancy::SingleUser => Tenants::single(Hub::new(hub_settings(&config, &me.name))),
         Tenancy::PerUser(platform_for) => {
+            let pending = pending.clone();
             Tenants::per_user(Box::new(move |user: &OsUser, config: &Config| {
+                let (pending, user_id) = (pending.clone(), user.id.clone());
+                let mint = move || {
+                    pending
+                        .mint(&user_id, std::time::Instant::now())
+                        .map_err(|e| e.to_string())
+                };
                 HubSettings {
                     platform: platform_for(user),
+                    inspector_token: Some(Arc::new(mint)),
                     ..hub_settings(config, &user.name)
                 }
             }))
         }
     };
-    let state = ServerState::with_tenants(Arc::new(config), port, tenants, peers, tls);
+    let state = ServerState::with_tenants(Arc::new(config), port, tenants, peers, tls, pending);
     let scheme = state.scheme();
     let shutdown = Shutdown::new();
     if let Some(not_after) = not_after {

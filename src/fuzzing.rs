@@ -103,6 +103,7 @@ impl HubHarness {
             programs: Vec::new(),
             gen_p2c: Default::default(),
             pickup_timeout: Duration::from_secs(1),
+            inspector_token: None,
         };
         let hub = Hub::new(settings);
         let sessions = (0..SESSIONS).map(|i| open(&hub, i)).collect();

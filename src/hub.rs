@@ -133,7 +133,14 @@ pub struct HubSettings {
     pub gen_p2c: GenP2c,
     /// A pickup dialog closes itself (`timedOut`) after this.
     pub pickup_timeout: Duration,
+    /// Service mode: mints a one-time inspector token for this store's
+    /// user (`getInspectorToken`); `None` in single-user mode, where
+    /// `wsconnector inspect` writes a token file instead.
+    pub inspector_token: Option<Arc<MintToken>>,
 }
+
+/// Mints a one-time inspector token (the service's pending tokens).
+pub type MintToken = dyn Fn() -> Result<String, String> + Send + Sync;
 
 impl std::fmt::Debug for HubSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

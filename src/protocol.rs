@@ -59,6 +59,7 @@ pub const ACTIONS: &[&str] = &[
     "retrieveXML",
     "retrieveEnvironmentXML",
     "getStatus",
+    "getInspectorToken",
 ];
 
 /// A client request, selected by its `action` field (`requestId` is read
@@ -255,6 +256,9 @@ pub enum Request {
     /// Native clients only (`wsconnector ctl status`): connections and
     /// environments at a glance.
     GetStatus {},
+    /// Native clients only, service mode (`wsconnector inspect` on
+    /// Windows): a one-time inspector token for this OS user.
+    GetInspectorToken {},
 }
 
 /// One environment's part of `setAllJSON`.

@@ -1091,6 +1091,7 @@ fn action_table() -> Vec<(&'static str, Vec<Field>, Value)> {
             json!({"environment": env}),
         ),
         ("getStatus", vec![], json!({})),
+        ("getInspectorToken", vec![], json!({})),
     ]
 }
 
@@ -1708,6 +1709,7 @@ async fn second_os_user_with_allow_other_users_gets_data_only() {
         "showNotification",
         "showPickupDialog",
         "getStatus",
+        "getInspectorToken",
     ];
     // Every action, then what the docs promise: the shared context.
     let mut requests: Vec<Value> = action_table()

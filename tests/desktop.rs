@@ -67,6 +67,7 @@ fn setup_with(gen_p2c: GenP2c) -> Setup {
         programs: programs(),
         gen_p2c,
         pickup_timeout: Duration::from_secs(30),
+        inspector_token: None,
     });
     Setup { hub, rec }
 }

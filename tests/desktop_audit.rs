@@ -70,6 +70,7 @@ fn every_desktop_action_is_audited_without_secrets() {
             toolbar_title: None,
         },
         pickup_timeout: Duration::from_secs(30),
+        inspector_token: None,
     });
     let peer = |capabilities| PeerInfo {
         os_user: OsUser {

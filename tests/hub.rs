@@ -24,6 +24,7 @@ fn settings_with(limits: Limits) -> HubSettings {
         programs: Vec::new(),
         gen_p2c: Default::default(),
         pickup_timeout: Duration::from_secs(30),
+        inspector_token: None,
     }
 }
 

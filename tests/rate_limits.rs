@@ -42,6 +42,7 @@ fn settings(rate: RateLimits) -> HubSettings {
         programs: Vec::new(),
         gen_p2c: Default::default(),
         pickup_timeout: Duration::from_secs(30),
+        inspector_token: None,
     }
 }
 

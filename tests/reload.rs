@@ -698,6 +698,7 @@ fn hub_regrant_closes_ahead_of_the_queue_or_changes_the_grants() {
         programs: Vec::new(),
         gen_p2c: Default::default(),
         pickup_timeout: Duration::from_secs(30),
+        inspector_token: None,
     });
     let peer = PeerInfo {
         os_user: OsUser {

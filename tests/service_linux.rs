@@ -229,6 +229,17 @@ impl Page {
     /// Opens a page of `user` on `port` with the CRM origin; returns after
     /// its hello.
     async fn open(s: &Scratch, user: &str, port: u16, tag: &str) -> (Page, Value) {
+        Page::open_from(s, user, port, tag, ORIGIN).await
+    }
+
+    /// As `open`, from `origin` ("" for a native client).
+    async fn open_from(
+        s: &Scratch,
+        user: &str,
+        port: u16,
+        tag: &str,
+        origin: &str,
+    ) -> (Page, Value) {
         let log = s.log(&format!("page-{tag}"));
         let exe = std::env::current_exe().unwrap();
         let mut cmd: Command = users::command_as(user, &exe).into();
@@ -240,7 +251,7 @@ impl Page {
             "--test-threads=1",
         ])
         .env("WSC_PIPE_URL", format!("ws://127.0.0.1:{port}/"))
-        .env("WSC_PIPE_ORIGIN", ORIGIN)
+        .env("WSC_PIPE_ORIGIN", origin)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(File::create(&log).unwrap())
@@ -395,7 +406,10 @@ async fn ws_pipe_child() {
     let url = std::env::var("WSC_PIPE_URL").expect("WSC_PIPE_URL");
     let origin = std::env::var("WSC_PIPE_ORIGIN").expect("WSC_PIPE_ORIGIN");
     let mut req = url.into_client_request().unwrap();
-    req.headers_mut().insert("origin", origin.parse().unwrap());
+    // An empty origin: a native client (no Origin header).
+    if !origin.is_empty() {
+        req.headers_mut().insert("origin", origin.parse().unwrap());
+    }
     let (ws, _) = tokio_tungstenite::connect_async(req)
         .await
         .expect("connects");
@@ -723,6 +737,44 @@ async fn the_inspector_serves_each_user_only_with_their_own_token() {
     // The same cookie from bob's browser opens nothing.
     let r = http_as(users::BOB, port, &page);
     assert!(r.starts_with("HTTP/1.1 403"), "{r}");
+
+    // Without the shared folder (how `inspect` and the tray work on
+    // Windows): a native client of alice asks the service for a token.
+    let (mut native, _) = Page::open_from(&s, users::ALICE, port, "a-native", "").await;
+    let (mut web, _) = Page::open(&s, users::ALICE, port, "a-web").await;
+    let r = web.request(json!({"action":"getInspectorToken"})).await;
+    assert_eq!(r["errorCode"], "forbidden", "a web page gets no token: {r}");
+    let r = native.request(json!({"action":"getInspectorToken"})).await;
+    let token = r["data"].as_str().expect("a token").to_string();
+    assert_eq!(token.len(), 32, "{r}");
+    let open = format!("GET /inspector?token={token} HTTP/1.1");
+    let r = http_as(users::BOB, port, &open);
+    assert!(r.starts_with("HTTP/1.1 403"), "bob's browser: {r}");
+    let r = http_as(users::ALICE, port, &open);
+    assert!(r.starts_with("HTTP/1.1 303"), "alice's browser: {r}");
+    let r = http_as(users::ALICE, port, &open);
+    assert!(r.starts_with("HTTP/1.1 403"), "used once only: {r}");
+    // A wrong guess burns the waiting token too.
+    let r = native.request(json!({"action":"getInspectorToken"})).await;
+    let token = r["data"].as_str().expect("a token").to_string();
+    let r = http_as(
+        users::ALICE,
+        port,
+        "GET /inspector?token=00000000000000000000000000000000 HTTP/1.1",
+    );
+    assert!(r.starts_with("HTTP/1.1 403"), "{r}");
+    let r = http_as(
+        users::ALICE,
+        port,
+        &format!("GET /inspector?token={token} HTTP/1.1"),
+    );
+    assert!(
+        r.starts_with("HTTP/1.1 403"),
+        "burnt by the wrong guess: {r}"
+    );
+    for p in [&mut native, &mut web] {
+        p.proc.kill9().await;
+    }
     service.kill9().await;
 }
 

@@ -695,6 +695,52 @@ async fn the_service_installs_launches_its_agent_relays_actions_and_uninstalls()
     }
     wait_for("the second marker file", || again.is_file().then_some(())).await;
 
+    // 4b. The inspector per user: with no shared token folder on Windows,
+    // `inspect` asks the service for this user's token over the websocket;
+    // the URL opens the inspector once.
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&cfg)
+        .args(["inspect", "--print-url", "--port", &port.to_string()])
+        .output()
+        .unwrap();
+    let url = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    assert!(
+        out.status.success(),
+        "inspect: {url} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = url
+        .strip_prefix(&format!("http://127.0.0.1:{port}"))
+        .unwrap_or_else(|| panic!("inspect printed {url}"))
+        .to_string();
+    assert!(path.starts_with("/inspector?token="), "{url}");
+    let get = |path: &str| {
+        use std::io::{Read, Write};
+        let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
+        write!(
+            s,
+            "GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n"
+        )
+        .unwrap();
+        let mut answer = String::new();
+        let _ = s.read_to_string(&mut answer);
+        answer
+    };
+    let first = get(&path);
+    assert!(first.starts_with("HTTP/1.1 303"), "{first}");
+    assert!(
+        first
+            .to_ascii_lowercase()
+            .contains("set-cookie: wsc_inspector="),
+        "{first}"
+    );
+    let second = get(&path);
+    assert!(
+        second.starts_with("HTTP/1.1 403"),
+        "a token opens once: {second}"
+    );
+
     // 5. Uninstall: stopped (the agent ended with it) and removed.
     let out = Command::new(BIN)
         .args(["service", "uninstall"])

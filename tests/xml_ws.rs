@@ -467,6 +467,26 @@ async fn get_status_is_for_native_clients_only() {
     assert_eq!(r["data"]["environments"][0]["variables"], 0);
 }
 
+#[tokio::test]
+async fn inspector_tokens_over_the_socket_are_for_the_service_only() {
+    let d = start_with(|_| {}).await;
+    let mut page = client(&d, Some(CRM), &["VOICE"]).await;
+    let mut native = client(&d, None, &[]).await;
+    fails(
+        &mut page,
+        json!({"action":"getInspectorToken","requestId":1}),
+        "forbidden",
+    )
+    .await;
+    // A single-user daemon's `wsconnector inspect` writes a token file.
+    fails(
+        &mut native,
+        json!({"action":"getInspectorToken","requestId":2}),
+        "not_supported",
+    )
+    .await;
+}
+
 #[test]
 fn docs_name_every_action_and_error_code() {
     let doc =

@@ -176,8 +176,13 @@ fn target(args: &CtlArgs, config_file: Option<&Path>) -> Result<Target, CtlError
 pub fn target_for(config_file: Option<&Path>, port: Option<u16>) -> Result<Target, CtlError> {
     let loaded =
         crate::config::discover(config_file).map_err(|e| CtlError::Usage(e.to_string()))?;
-    let config = loaded.config;
-    let port = port.unwrap_or(config.port);
+    let port = port.unwrap_or(loaded.config.port);
+    target_of(&loaded.config, port)
+}
+
+/// Where the daemon of `config` listens on `port`; over WSS with its
+/// certificate pinned.
+pub fn target_of(config: &crate::config::Config, port: u16) -> Result<Target, CtlError> {
     if port == 0 {
         return Err(CtlError::Usage(
             "config.xml sets port 0 (a test port chosen at start): pass --port".into(),

@@ -733,6 +733,22 @@ fn execute(
                 "environments": environments,
             }))
         }
+        Request::GetInspectorToken {} => {
+            if peer.origin.is_some() {
+                return Err(Failure::new(
+                    ErrorCode::Forbidden,
+                    "getInspectorToken is for native clients of this OS user (wsconnector inspect), not for web pages",
+                ));
+            }
+            let Some(mint) = &settings.inspector_token else {
+                return Err(Failure::new(
+                    ErrorCode::NotSupported,
+                    "getInspectorToken is answered in service mode only: `wsconnector inspect` writes a token file for a single-user daemon",
+                ));
+            };
+            let token = mint().map_err(|e| Failure::new(ErrorCode::ActionFailed, e))?;
+            plain(json!(token))
+        }
         Request::GetEnvironment { environment } => {
             need_data(peer)?;
             let env = store.read(id, &environment)?;

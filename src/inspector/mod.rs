@@ -40,6 +40,8 @@ pub struct Inspector {
     per_user: bool,
     /// Sessions created from redeemed tokens.
     pub sessions: Sessions,
+    /// Service mode: tokens minted over the websocket (`getInspectorToken`).
+    pub pending: Arc<token::PendingTokens>,
     /// Serializes token redemption so two requests cannot both use one
     /// token. A std mutex: held for a file read and delete, never across
     /// `.await`.
@@ -66,6 +68,7 @@ impl Inspector {
             runtime_dir,
             per_user: false,
             sessions: Sessions::default(),
+            pending: Arc::default(),
             redeeming: Mutex::new(()),
             tap: Arc::new(Tap::default()),
             sockets: AtomicUsize::new(0),
@@ -75,9 +78,12 @@ impl Inspector {
 
     /// Service mode: tokens come from the shared folder `dir` (see
     /// `token`), one per user, and sessions are bound to that user.
-    pub fn per_user(dir: PathBuf) -> Inspector {
+    /// Tokens may also be minted in memory (`pending`, shared with the
+    /// stores' `getInspectorToken`).
+    pub fn per_user(dir: PathBuf, pending: Arc<token::PendingTokens>) -> Inspector {
         Inspector {
             per_user: true,
+            pending,
             ..Inspector::new(Some(dir))
         }
     }
@@ -98,6 +104,16 @@ impl Inspector {
     ) -> Result<Option<String>, TokenError> {
         if !self.per_user {
             return self.redeem(port, presented).map(|()| None);
+        }
+        // A token minted for this user over the websocket comes first; the
+        // browser's socket must belong to the user it was minted for.
+        if let Some(peer) = peer {
+            if self.pending.has(&peer.id) {
+                let _one_at_a_time = self.redeeming.lock().unwrap_or_else(|p| p.into_inner());
+                self.pending
+                    .redeem(&peer.id, presented, std::time::Instant::now())?;
+                return Ok(Some(peer.id.clone()));
+            }
         }
         let dir = self.runtime_dir.as_deref().ok_or(TokenError::NoDirectory)?;
         let uid = peer

@@ -49,6 +49,9 @@ pub enum InspectError {
     /// The browser could not be started.
     #[error("cannot open a browser ({0}); open this URL yourself within a minute: {1}")]
     Browser(String, String),
+    /// The service did not give this user a token over the websocket.
+    #[error("the service gave no inspector token: {0}")]
+    Service(String),
 }
 
 /// True when `GET /health` on `port` answers as wsconnector. Plain HTTP is
@@ -90,6 +93,35 @@ pub fn service_inspector_url(config: &config::Config, port: u16) -> Result<Strin
     Ok(url_with(port, config.socket_type, &token))
 }
 
+/// Service mode without the shared token folder (Windows, whose service
+/// offers none): asks the service, as a native websocket client of this
+/// OS user, for a one-time token (`getInspectorToken`), which only this
+/// user's browser can redeem. Blocking: runs its own small runtime, so call
+/// it outside any async runtime (the CLI, the tray's menu thread).
+pub fn service_token_url(
+    target: &crate::ctl::client::Target,
+    socket_type: SocketType,
+) -> Result<String, InspectError> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| InspectError::Service(format!("cannot start the async runtime: {e}")))?;
+    let token = runtime.block_on(async {
+        let mut client = crate::ctl::client::Client::connect(target)
+            .await
+            .map_err(|e| InspectError::Service(e.to_string()))?;
+        let reply = client
+            .request("getInspectorToken", serde_json::json!({}))
+            .await
+            .map_err(|e| InspectError::Service(e.to_string()))?;
+        reply["data"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| InspectError::Service(format!("unexpected reply {reply}")))
+    })?;
+    Ok(url_with(target.port, socket_type, &token))
+}
+
 /// The inspector URL that redeems `token` on `port`.
 pub fn url_with(port: u16, socket_type: SocketType, token: &str) -> String {
     let scheme = match socket_type {
@@ -114,7 +146,13 @@ pub fn open(
         inspector_url(port, loaded.config.socket_type)?
     };
     #[cfg(not(unix))]
-    let url = inspector_url(port, loaded.config.socket_type)?;
+    let url = if loaded.config.mode == config::Mode::Service {
+        let target = crate::ctl::target_of(&loaded.config, port)
+            .map_err(|e| InspectError::Service(e.to_string()))?;
+        service_token_url(&target, loaded.config.socket_type)?
+    } else {
+        inspector_url(port, loaded.config.socket_type)?
+    };
     if args.print_url {
         return Ok(Some(url));
     }

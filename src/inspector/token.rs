@@ -321,6 +321,50 @@ fn redeem_at(
     Ok(())
 }
 
+/// Service mode: tokens minted for a native client of a user
+/// (`getInspectorToken`), waiting in memory for that user's browser. Needs
+/// no shared folder, so it works where the service cannot offer one
+/// (Windows); the trust is the same: the socket's owner, as the OS reports
+/// it, asks for the token and must present it.
+#[derive(Debug, Default)]
+pub struct PendingTokens {
+    /// OS user id -> the one token waiting for that user and when it was
+    /// minted. A new token replaces the user's older one.
+    waiting: Mutex<std::collections::HashMap<String, (String, Instant)>>,
+}
+
+impl PendingTokens {
+    /// A fresh token for `user_id`, valid once for [`TOKEN_TTL`].
+    pub fn mint(&self, user_id: &str, now: Instant) -> Result<String, TokenError> {
+        let token = random_hex()?;
+        let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        // Forget the expired ones of everybody (at most one per user).
+        waiting.retain(|_, (_, at)| now.saturating_duration_since(*at) <= TOKEN_TTL);
+        waiting.insert(user_id.to_string(), (token.clone(), now));
+        Ok(token)
+    }
+
+    /// Whether a token for `user_id` is waiting at all.
+    pub fn has(&self, user_id: &str) -> bool {
+        let waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        waiting.contains_key(user_id)
+    }
+
+    /// Checks `presented` against `user_id`'s waiting token and forgets it
+    /// whatever the outcome: one try per token.
+    pub fn redeem(&self, user_id: &str, presented: &str, now: Instant) -> Result<(), TokenError> {
+        let mut waiting = self.waiting.lock().unwrap_or_else(|p| p.into_inner());
+        let (token, at) = waiting.remove(user_id).ok_or(TokenError::Missing)?;
+        if !constant_time_eq(token.as_bytes(), presented.as_bytes()) {
+            return Err(TokenError::Mismatch);
+        }
+        if now.saturating_duration_since(at) > TOKEN_TTL {
+            return Err(TokenError::Expired);
+        }
+        Ok(())
+    }
+}
+
 /// The open inspector sessions: random ids carried by the cookie.
 #[derive(Debug, Default)]
 pub struct Sessions {

@@ -94,7 +94,7 @@ impl SystemPeerIdentity {
 
 impl PeerIdentity for SystemPeerIdentity {
     fn owner_of(&self, peer: SocketAddr, local: SocketAddr) -> Result<OsUser, PeerError> {
-        let Some(pid) = owner_pid(peer, local)? else {
+        let Some(pid) = owner_pid_settled(peer, local)? else {
             log_related_sockets(peer, local);
             return Err(PeerError::NotFound { peer, local });
         };
@@ -136,6 +136,28 @@ struct Row {
     state: u32,
     /// The owning process (0 for TIME_WAIT remnants).
     pid: u32,
+}
+
+/// Extra looks for a client row that is not in the table yet, with the
+/// pause before each: 14 ms in all, and only when the first look failed.
+const LATE_ROW_PAUSES_MS: [u64; 3] = [2, 4, 8];
+
+/// [`owner_pid`], looking again briefly when no row matched: the lookup
+/// runs right after `accept`, and a client whose connect has completed may
+/// not be listed with its pid yet (Wine lists a socket's owner only once
+/// the client has used it; a busy machine can be slow to fill the row).
+/// Runs on the blocking pool, so the pauses block no connection.
+fn owner_pid_settled(peer: SocketAddr, local: SocketAddr) -> io::Result<Option<u32>> {
+    if let Some(pid) = owner_pid(peer, local)? {
+        return Ok(Some(pid));
+    }
+    for pause in LATE_ROW_PAUSES_MS {
+        std::thread::sleep(std::time::Duration::from_millis(pause));
+        if let Some(pid) = owner_pid(peer, local)? {
+            return Ok(Some(pid));
+        }
+    }
+    Ok(None)
 }
 
 /// The owning process of the socket `peer -> local`, `None` when no live

@@ -88,7 +88,14 @@ impl ServerState {
         peers: Arc<dyn PeerIdentity>,
         tls: Option<TlsAcceptor>,
     ) -> Arc<ServerState> {
-        Self::with_tenants(config, port, Tenants::single(hub), peers, tls)
+        Self::with_tenants(
+            config,
+            port,
+            Tenants::single(hub),
+            peers,
+            tls,
+            Arc::default(),
+        )
     }
 
     /// Build the shared state with the given stores (service mode: one per
@@ -99,12 +106,14 @@ impl ServerState {
         tenants: Tenants,
         peers: Arc<dyn PeerIdentity>,
         tls: Option<TlsAcceptor>,
+        pending: Arc<crate::inspector::token::PendingTokens>,
     ) -> Arc<ServerState> {
         let me = peers.current_user();
         let inspector = if tenants.is_per_user() {
-            crate::inspector::Inspector::per_user(crate::inspector::token::shared_dir(
-                &config.service.agent_socket,
-            ))
+            crate::inspector::Inspector::per_user(
+                crate::inspector::token::shared_dir(&config.service.agent_socket),
+                pending,
+            )
         } else {
             crate::inspector::Inspector::default()
         };

@@ -193,6 +193,9 @@ pub struct AboutInfo {
     /// Service mode: the service's shared folder for inspector tokens
     /// (`inspector::token::shared_dir`); `None` for the desktop daemon.
     pub inspector_dir: Option<PathBuf>,
+    /// The config.xml in use, when a file (the Windows agent asks the
+    /// service for inspector tokens with that file's port and certificate).
+    pub config_file: Option<PathBuf>,
 }
 
 impl AboutInfo {
@@ -208,6 +211,7 @@ impl AboutInfo {
             },
             log_folder: state.config().log.path.clone(),
             inspector_dir: None,
+            config_file: None,
         }
     }
 
@@ -229,6 +233,10 @@ impl AboutInfo {
             inspector_dir: Some(crate::inspector::token::shared_dir(
                 &config.service.agent_socket,
             )),
+            config_file: match &config.source {
+                ConfigSource::File(p) => Some(p.clone()),
+                ConfigSource::Embedded => None,
+            },
         }
     }
 
@@ -566,7 +574,13 @@ fn open_inspector(handle: &DaemonHandle) {
         Some(dir) => crate::inspector::token::issue_shared(dir, about.port)
             .map(|token| crate::inspector::open::url_with(about.port, socket_type, &token))
             .map_err(crate::inspector::open::InspectError::from),
-        _ => crate::inspector::open::inspector_url(about.port, socket_type),
+        // The Windows service offers no shared folder: ask it over the
+        // websocket, as this user's native client.
+        #[cfg(not(unix))]
+        Some(_) => crate::ctl::target_for(about.config_file.as_deref(), Some(about.port))
+            .map_err(|e| crate::inspector::open::InspectError::Service(e.to_string()))
+            .and_then(|target| crate::inspector::open::service_token_url(&target, socket_type)),
+        None => crate::inspector::open::inspector_url(about.port, socket_type),
     };
     match url {
         Ok(url) => {
@@ -702,6 +716,7 @@ mod tests {
             config: "/etc/wsconnector/config.xml".into(),
             log_folder: None,
             inspector_dir: None,
+            config_file: None,
         };
         let text = about.text();
         assert!(text.starts_with("wsconnector 1.2.3\n"), "{text}");
