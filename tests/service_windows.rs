@@ -58,6 +58,9 @@
 #![cfg(windows)]
 #![allow(unsafe_code)]
 
+#[path = "support/skip.rs"]
+mod skip;
+
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -74,7 +77,7 @@ use wsconnector::peer::OsUser;
 use wsconnector::server::Shutdown;
 use wsconnector::service::windows::pipe::{self, PipeError, PipeListener};
 use wsconnector::service::windows::sessions::{self, SessionEvent};
-use wsconnector::service::windows::{current_session, scm};
+use wsconnector::service::windows::{current_session, log_acl, scm};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wsconnector");
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -608,6 +611,30 @@ async fn the_service_installs_launches_its_agent_relays_actions_and_uninstalls()
         .unwrap()
         .parse()
         .unwrap();
+    // The machine's log folder (here Log-path is the test's folder): its
+    // DACL replaced by a protected one for SYSTEM and Administrators. Wine
+    // 8 accepts SetNamedSecurityInfoW but reports a default DACL afterwards:
+    // the check needs a Windows that keeps what was set.
+    let dacl = log_acl::dacl_sddl(dir.path()).unwrap();
+    eprintln!("log folder DACL: {dacl}");
+    let probe = tempfile::tempdir().unwrap();
+    log_acl::restrict_to_administrators(probe.path()).unwrap();
+    if log_acl::dacl_sddl(probe.path()).unwrap() == log_acl::LOG_FOLDER_SDDL {
+        assert!(
+            dacl.starts_with("D:P")
+                && dacl.contains("(A;OICI;FA;;;SY)")
+                && dacl.contains("(A;OICI;FA;;;BA)")
+                && !dacl.contains(";;;BU)")
+                && !dacl.contains(";;;WD)"),
+            "{dacl}"
+        );
+    } else {
+        skip::skipped(
+            "the service's log folder DACL (SYSTEM and Administrators only)",
+            "this Windows (Wine) does not keep a DACL set with SetNamedSecurityInfoW; \
+             the service set it without error (it refuses to start otherwise)",
+        );
+    }
     let squatted = wait_for("the service's squatting error", || {
         log_line(
             dir.path(),

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use super::log_acl;
 use super::scm::{self, ServiceContext};
 use super::sessions::{self, AgentCommand, OnAgent, SessionEvent};
 use crate::config::{Config, ConfigSource, Loaded, Mode};
@@ -95,8 +96,19 @@ fn serve(loaded: Loaded, ctx: ServiceContext) -> ExitCode {
         eprintln!("wsconnector: {e}");
         return ExitCode::from(2);
     }
+    // The machine's log names every user: it goes to an administrators-only
+    // folder, %ProgramData%\wsconnector\logs unless Log-path says where.
+    let mut log = loaded.config.log.clone();
+    let folder = log
+        .path
+        .get_or_insert_with(log_acl::default_log_folder)
+        .clone();
+    if let Err(e) = log_acl::restrict_to_administrators(&folder) {
+        eprintln!("wsconnector: service: {e}");
+        return ExitCode::from(2);
+    }
     let _log_guard = match logging::init_with(
-        &loaded.config.log,
+        &log,
         LastError::default(),
         Some(Box::new(crate::service::user_log::UserLogLayer::service())),
     ) {

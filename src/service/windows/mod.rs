@@ -16,6 +16,7 @@
 //! - `pipe`: `\\.\pipe\wsconnector-agent-<session>`, created first by the
 //!   service with a DACL for SYSTEM and the session's user; both ends check
 //!   the other's process before trusting it.
+//! - `log_acl`: the service's log folder, SYSTEM and Administrators only.
 //! - `glue`: `wsconnector service run` on Windows (the SCM, the server, the
 //!   sessions and the link wired together).
 //!
@@ -27,6 +28,7 @@
 
 pub mod glue;
 pub mod launch;
+pub mod log_acl;
 pub mod pipe;
 pub mod scm;
 pub mod sessions;
