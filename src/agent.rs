@@ -46,10 +46,7 @@ pub fn run(loaded: Loaded, options: AgentOptions) -> ExitCode {
     // the closed-loop latency is about a quarter lower at the same CPU per
     // notification (scripts/bench.sh, issue 9); blocking work (peer lookup,
     // desktop actions) still runs on tokio's blocking pool.
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match crate::app::runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("wsconnector: cannot start the async runtime: {e}");

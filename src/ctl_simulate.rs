@@ -140,10 +140,7 @@ pub async fn simulate(
 
 /// The subcommand: prints what was written (or the daemon's reason).
 pub fn run(config_file: Option<&Path>, args: &SimulateArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match crate::app::runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("wsconnector simulate: cannot start the async runtime: {e}");

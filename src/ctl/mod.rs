@@ -151,9 +151,7 @@ pub fn run(args: CtlArgs, config_file: Option<&Path>) -> ExitCode {
         return crate::ctl_simulate::run(config_file, &sim);
     }
     let result = target(&args, config_file).and_then(|target| {
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
+        let runtime = crate::app::runtime()
             .map_err(|e| CtlError::Failed(format!("cannot start the async runtime: {e}")))?;
         runtime.block_on(execute(args.command, &target))
     });

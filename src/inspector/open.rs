@@ -102,9 +102,7 @@ pub fn service_token_url(
     target: &crate::ctl::client::Target,
     socket_type: SocketType,
 ) -> Result<String, InspectError> {
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
+    let runtime = crate::app::runtime()
         .map_err(|e| InspectError::Service(format!("cannot start the async runtime: {e}")))?;
     let token = runtime.block_on(async {
         let mut client = crate::ctl::client::Client::connect(target)

@@ -47,10 +47,7 @@ pub fn main(loaded: Loaded, args: AgentArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match crate::app::runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("wsconnector: cannot start the async runtime: {e}");

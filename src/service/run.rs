@@ -119,10 +119,7 @@ fn run(loaded: Loaded) -> ExitCode {
     }
     // The same single I/O thread as the desktop agent (issue 9's
     // measurements); blocking work goes to tokio's blocking pool.
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match crate::app::runtime() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("wsconnector: cannot start the async runtime: {e}");
