@@ -24,6 +24,9 @@
 //!   a killed agent is restarted and serves again; `wsconnector run`
 //!   refuses to start beside the service; `service uninstall` stops it
 //!   (ending the agent) and removes it;
+//! - each agent's log: `wsconnector.log` in `%LOCALAPPDATA%\wsconnector\logs`
+//!   (a folder the agent creates), with the connection of the agent the
+//!   service started and the service's lines about the user's page;
 //! - the config guard: the owner and DACL of config.xml and of every folder
 //!   up to `C:\` are read, accepted, and the service starts with them.
 //!
@@ -69,7 +72,6 @@
 #[path = "support/skip.rs"]
 mod skip;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -287,6 +289,17 @@ fn write_config(dir: &Path) -> PathBuf {
     )
     .unwrap();
     cfg
+}
+
+/// The log of a session agent whose LOCALAPPDATA is `local`, so far.
+fn agent_log(local: &Path) -> String {
+    std::fs::read_to_string(
+        local
+            .join("wsconnector")
+            .join("logs")
+            .join("wsconnector.log"),
+    )
+    .unwrap_or_default()
 }
 
 /// The service's log so far.
@@ -532,24 +545,25 @@ async fn the_service_installs_launches_its_agent_relays_actions_and_uninstalls()
     });
 
     // The agent refuses it, naming the squatter's pid, and sends nothing.
-    let mut agent = Command::new(BIN)
-        .arg("--config")
-        .arg(&cfg)
-        .args(["agent", "--no-tray"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = agent.stderr.take().unwrap();
-    let agent = Kill(agent);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let refusal = wait_for("the agent's refusal", || {
-        rx.try_iter().find(|l| l.contains("refusing"))
+    // It logs to <LOCALAPPDATA>\wsconnector\logs (here a folder of the
+    // test's, created by the agent).
+    let local = dir.path().join("local-app-data");
+    let agent = Kill(
+        Command::new(BIN)
+            .arg("--config")
+            .arg(&cfg)
+            .args(["agent", "--no-tray"])
+            .env("LOCALAPPDATA", &local)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let refusal = wait_for("the agent's refusal in its log", || {
+        agent_log(&local)
+            .lines()
+            .find(|l| l.contains("refusing"))
+            .map(str::to_string)
     })
     .await;
     let ours = std::process::id();
@@ -562,6 +576,11 @@ async fn the_service_installs_launches_its_agent_relays_actions_and_uninstalls()
     drop(agent);
     let (squatter, got) = received.await.unwrap();
     assert!(got.is_empty(), "the agent sent {got:?} to a squatter");
+
+    // The log of the agents the service will start, in this (Wine) user's
+    // profile; earlier runs' lines are skipped.
+    let user_local = PathBuf::from(std::env::var_os("LOCALAPPDATA").expect("LOCALAPPDATA"));
+    let agent_log_before = agent_log(&user_local).len();
 
     // 2. Install: registered with its command line, started.
     let out = Command::new(BIN)
@@ -700,6 +719,23 @@ async fn the_service_installs_launches_its_agent_relays_actions_and_uninstalls()
     let r = page.launch_mark(&marker).await;
     assert_eq!(r["result"], "SUCCESS", "{r}");
     wait_for("the marker file", || marker.is_file().then_some(())).await;
+    // The agent the service started logs to the user's own
+    // %LOCALAPPDATA%\wsconnector\logs: its connection, and the service's
+    // lines about this user's pages opened while it is connected (forwarded
+    // over the link).
+    let _second_page = Page::open(port).await;
+    let log = wait_for("the agent's log in LOCALAPPDATA", || {
+        let text = agent_log(&user_local);
+        let new = text.get(agent_log_before..)?.to_string();
+        (new.contains("connected to the service: performing desktop actions for")
+            && new.contains("service: websocket connected"))
+        .then_some(new)
+    })
+    .await;
+    assert!(
+        log.contains(&format!("pid={first_agent}")),
+        "the log is the service-started agent's ({first_agent}): {log}"
+    );
 
     // 4. A killed agent is restarted and serves again.
     let before = log_text(dir.path()).len();
