@@ -23,7 +23,12 @@
 //!   `launchProcess` is relayed over the pipe and performed by the agent;
 //!   a killed agent is restarted and serves again; `wsconnector run`
 //!   refuses to start beside the service; `service uninstall` stops it
-//!   (ending the agent) and removes it.
+//!   (ending the agent) and removes it;
+//! - each agent's log: `wsconnector.log` in `%LOCALAPPDATA%\wsconnector\logs`
+//!   (a folder the agent creates), with the connection of the agent the
+//!   service started and the service's lines about the user's page;
+//! - the config guard: the owner and DACL of config.xml and of every folder
+//!   up to `C:\` are read, accepted, and the service starts with them.
 //!
 //! What Wine cannot prove (check on Windows 10/11 and an RDS host with two
 //! users, docs/deployment.md):
@@ -50,6 +55,12 @@
 //!   always opens-or-creates), so under Wine the squatter is caught by the
 //!   service's second check (its first instance must be the name's only
 //!   one, `GetNamedPipeHandleStateW`); on Windows the flag refuses first;
+//! - the config guard's refusals: Wine reports every file as owned by the
+//!   Wine user with a synthetic DACL (SYSTEM and the user: full control,
+//!   Everyone: read) and does not keep a DACL that is set, so only the
+//!   reading of the chain and its acceptance (the service starts) are shown;
+//!   `service run` refusing a Users-writable config.xml runs where DACLs
+//!   are kept, the policy itself is unit-tested in `service::acl_policy`;
 //! - the pipe's DACL: whether Windows refuses another user's open is not
 //!   shown (one user; Wine does not enforce it): the service's check of the
 //!   client's token is what refuses there, with a listener made for another
@@ -61,7 +72,6 @@
 #[path = "support/skip.rs"]
 mod skip;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -75,9 +85,10 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::Message;
 use wsconnector::peer::OsUser;
 use wsconnector::server::Shutdown;
+use wsconnector::service::acl_policy::{self, AclError, Kind};
 use wsconnector::service::windows::pipe::{self, PipeError, PipeListener};
 use wsconnector::service::windows::sessions::{self, SessionEvent};
-use wsconnector::service::windows::{current_session, log_acl, scm};
+use wsconnector::service::windows::{config_acl, current_session, log_acl, scm};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wsconnector");
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -278,6 +289,17 @@ fn write_config(dir: &Path) -> PathBuf {
     )
     .unwrap();
     cfg
+}
+
+/// The log of a session agent whose LOCALAPPDATA is `local`, so far.
+fn agent_log(local: &Path) -> String {
+    std::fs::read_to_string(
+        local
+            .join("wsconnector")
+            .join("logs")
+            .join("wsconnector.log"),
+    )
+    .unwrap_or_default()
 }
 
 /// The service's log so far.
@@ -523,24 +545,25 @@ async fn the_service_installs_launches_its_agent_relays_actions_and_uninstalls()
     });
 
     // The agent refuses it, naming the squatter's pid, and sends nothing.
-    let mut agent = Command::new(BIN)
-        .arg("--config")
-        .arg(&cfg)
-        .args(["agent", "--no-tray"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let stderr = agent.stderr.take().unwrap();
-    let agent = Kill(agent);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            let _ = tx.send(line);
-        }
-    });
-    let refusal = wait_for("the agent's refusal", || {
-        rx.try_iter().find(|l| l.contains("refusing"))
+    // It logs to <LOCALAPPDATA>\wsconnector\logs (here a folder of the
+    // test's, created by the agent).
+    let local = dir.path().join("local-app-data");
+    let agent = Kill(
+        Command::new(BIN)
+            .arg("--config")
+            .arg(&cfg)
+            .args(["agent", "--no-tray"])
+            .env("LOCALAPPDATA", &local)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let refusal = wait_for("the agent's refusal in its log", || {
+        agent_log(&local)
+            .lines()
+            .find(|l| l.contains("refusing"))
+            .map(str::to_string)
     })
     .await;
     let ours = std::process::id();
@@ -553,6 +576,11 @@ async fn the_service_installs_launches_its_agent_relays_actions_and_uninstalls()
     drop(agent);
     let (squatter, got) = received.await.unwrap();
     assert!(got.is_empty(), "the agent sent {got:?} to a squatter");
+
+    // The log of the agents the service will start, in this (Wine) user's
+    // profile; earlier runs' lines are skipped.
+    let user_local = PathBuf::from(std::env::var_os("LOCALAPPDATA").expect("LOCALAPPDATA"));
+    let agent_log_before = agent_log(&user_local).len();
 
     // 2. Install: registered with its command line, started.
     let out = Command::new(BIN)
@@ -617,9 +645,7 @@ async fn the_service_installs_launches_its_agent_relays_actions_and_uninstalls()
     // the check needs a Windows that keeps what was set.
     let dacl = log_acl::dacl_sddl(dir.path()).unwrap();
     eprintln!("log folder DACL: {dacl}");
-    let probe = tempfile::tempdir().unwrap();
-    log_acl::restrict_to_administrators(probe.path()).unwrap();
-    if log_acl::dacl_sddl(probe.path()).unwrap() == log_acl::LOG_FOLDER_SDDL {
+    if dacls_kept() {
         assert!(
             dacl.starts_with("D:P")
                 && dacl.contains("(A;OICI;FA;;;SY)")
@@ -693,6 +719,23 @@ async fn the_service_installs_launches_its_agent_relays_actions_and_uninstalls()
     let r = page.launch_mark(&marker).await;
     assert_eq!(r["result"], "SUCCESS", "{r}");
     wait_for("the marker file", || marker.is_file().then_some(())).await;
+    // The agent the service started logs to the user's own
+    // %LOCALAPPDATA%\wsconnector\logs: its connection, and the service's
+    // lines about this user's pages opened while it is connected (forwarded
+    // over the link).
+    let _second_page = Page::open(port).await;
+    let log = wait_for("the agent's log in LOCALAPPDATA", || {
+        let text = agent_log(&user_local);
+        let new = text.get(agent_log_before..)?.to_string();
+        (new.contains("connected to the service: performing desktop actions for")
+            && new.contains("service: websocket connected"))
+        .then_some(new)
+    })
+    .await;
+    assert!(
+        log.contains(&format!("pid={first_agent}")),
+        "the log is the service-started agent's ({first_agent}): {log}"
+    );
 
     // 4. A killed agent is restarted and serves again.
     let before = log_text(dir.path()).len();
@@ -794,4 +837,133 @@ async fn the_service_installs_launches_its_agent_relays_actions_and_uninstalls()
     assert!(!alive(service_pid), "the service process is gone");
     assert_eq!(registry_key(), None, "the registration is gone");
     assert_eq!(scm::service_pid(), None);
+}
+
+/// Whether this Windows keeps a DACL set with SetNamedSecurityInfoW (Wine 8
+/// accepts it and reports a default DACL afterwards).
+fn dacls_kept() -> bool {
+    let probe = tempfile::tempdir().unwrap();
+    log_acl::restrict_to_administrators(probe.path()).unwrap();
+    log_acl::dacl_sddl(probe.path()).unwrap() == log_acl::LOG_FOLDER_SDDL
+}
+
+/// Gives `path` the protected DACL of `sddl` (e.g. `D:P(A;;FA;;;SY)`).
+fn set_dacl(path: &Path, sddl: &str) {
+    use std::os::windows::ffi::OsStrExt;
+    use windows_sys::Win32::Foundation::LocalFree;
+    use windows_sys::Win32::Security::Authorization::{
+        ConvertStringSecurityDescriptorToSecurityDescriptorW, SetNamedSecurityInfoW,
+        SDDL_REVISION_1, SE_FILE_OBJECT,
+    };
+    use windows_sys::Win32::Security::{
+        GetSecurityDescriptorDacl, ACL, DACL_SECURITY_INFORMATION,
+        PROTECTED_DACL_SECURITY_INFORMATION, PSECURITY_DESCRIPTOR,
+    };
+    let wide = |s: &std::ffi::OsStr| s.encode_wide().chain([0]).collect::<Vec<u16>>();
+    let text = wide(sddl.as_ref());
+    let target = wide(path.as_os_str());
+    let mut sd: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
+    let (mut present, mut defaulted) = (0, 0);
+    let mut dacl: *mut ACL = std::ptr::null_mut();
+    // SAFETY: NUL-terminated inputs; `sd` is LocalAlloc'd by the API and
+    // freed at the end; `dacl` points into it.
+    unsafe {
+        assert_ne!(
+            ConvertStringSecurityDescriptorToSecurityDescriptorW(
+                text.as_ptr(),
+                SDDL_REVISION_1,
+                &mut sd,
+                std::ptr::null_mut()
+            ),
+            0
+        );
+        assert_ne!(
+            GetSecurityDescriptorDacl(sd, &mut present, &mut dacl, &mut defaulted),
+            0
+        );
+        let status = SetNamedSecurityInfoW(
+            target.as_ptr(),
+            SE_FILE_OBJECT,
+            DACL_SECURITY_INFORMATION | PROTECTED_DACL_SECURITY_INFORMATION,
+            std::ptr::null_mut(),
+            std::ptr::null_mut(),
+            dacl,
+            std::ptr::null(),
+        );
+        assert_eq!(status, 0, "SetNamedSecurityInfoW {sddl}");
+        LocalFree(sd);
+    }
+}
+
+/// The config guard (`service::acl_policy`, read by
+/// `service::windows::config_acl`): whatever owner and DACL Wine reports
+/// for a config.xml in this user's temp folder, and each folder above it,
+/// the guard accepts it (the real-exe test above shows the service starting
+/// with such a file). Where DACLs are kept (Windows), a config.xml that
+/// grants Users write access makes `service run` exit 2 naming the file,
+/// the SID, the right and the icacls fix.
+#[test]
+fn the_config_guard_reads_the_chain_and_refuses_a_users_writable_config() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = write_config(dir.path());
+    let own = me().id;
+    let mut path = Some(cfg.as_path());
+    let mut kind = Kind::File;
+    let mut count = 0;
+    while let Some(p) = path {
+        let entry = config_acl::read(p, kind).unwrap();
+        eprintln!(
+            "{}: owner {} DACL {:?}",
+            p.display(),
+            entry.owner,
+            entry.dacl
+        );
+        assert!(entry.owner.starts_with("S-1-"), "{entry:?}");
+        assert_eq!(acl_policy::check_entry(&entry, Some(&own)), Ok(()));
+        kind = Kind::Folder;
+        path = p.parent();
+        count += 1;
+    }
+    assert!(
+        count >= 3,
+        "the file, its folder and the drive root at least"
+    );
+    assert_eq!(config_acl::check(&cfg, Some(&own)), Ok(()));
+    let missing = dir.path().join("missing.xml");
+    assert!(matches!(
+        config_acl::check(&missing, Some(&own)),
+        Err(AclError::Io { path, .. }) if path == missing
+    ));
+
+    if !dacls_kept() {
+        skip::skipped(
+            "the config guard refusing a config.xml that Users may write",
+            "this Windows (Wine) does not keep a DACL set with SetNamedSecurityInfoW; \
+             the policy's refusals are unit tests of service::acl_policy",
+        );
+        return;
+    }
+    set_dacl(&cfg, "D:P(A;;FA;;;SY)(A;;FA;;;BA)(A;;FRFW;;;BU)");
+    assert!(matches!(
+        config_acl::check(&cfg, Some(&own)),
+        Err(AclError::Grants { sid, .. }) if sid == acl_policy::USERS
+    ));
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&cfg)
+        .args(["service", "run"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&cfg.display().to_string())
+            && err.contains("BUILTIN\\Users (S-1-5-32-545) may write data")
+            && err.contains("icacls"),
+        "{err}"
+    );
+    assert!(
+        log_text(dir.path()).contains("S-1-5-32-545"),
+        "the refusal is in the log too"
+    );
 }

@@ -7,10 +7,19 @@
 //!
 //! It shows the tray icon (status: connected to the service or not; the
 //! demo page, the inspector of this user's store, About, Quit) unless
-//! `--no-tray`. It logs to standard error only, whatever `Log-path` says (that folder
-//! belongs to the service): the systemd user unit sends it to the user's
-//! own journal, which only that user and administrators can read.
+//! `--no-tray`. Its log is the user's own, never the service's `Log-path`
+//! (that folder belongs to the service and is for administrators only):
+//! - Linux: standard error, which the systemd user unit sends to the user's
+//!   own journal (only that user and administrators can read it);
+//! - Windows: nothing reads the standard error of an agent the service
+//!   started, so it writes `wsconnector.log` in
+//!   `%LOCALAPPDATA%\wsconnector\logs` (created if missing; the user's
+//!   profile: that user, SYSTEM and administrators), rotated at the config's
+//!   `Filesize`/`MaxFiles` like the machine's log, at its `Log-level`. Two
+//!   sessions of one user on one host share that file (each appends).
 
+use std::ffi::OsStr;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
@@ -38,7 +47,7 @@ pub fn main(loaded: Loaded, args: AgentArgs) -> ExitCode {
         return ExitCode::from(2);
     }
     let mut log = loaded.config.log.clone();
-    log.path = None;
+    log.path = own_log_folder();
     let last_error = LastError::default();
     let _log_guard = match logging::init(&log, last_error.clone()) {
         Ok(g) => g,
@@ -47,6 +56,9 @@ pub fn main(loaded: Loaded, args: AgentArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Some(folder) = &log.path {
+        tracing::info!(folder = %folder.display(), pid = std::process::id(), "session agent: logging to this folder");
+    }
     let runtime = match crate::app::runtime() {
         Ok(rt) => rt,
         Err(e) => {
@@ -58,12 +70,10 @@ pub fn main(loaded: Loaded, args: AgentArgs) -> ExitCode {
     let shutdown = Shutdown::new();
     let up = Arc::new(AtomicBool::new(false));
     let tray = (!args.no_tray).then(|| {
-        let handle = DaemonHandle::for_agent(
-            up.clone(),
-            AboutInfo::of_agent(&config),
-            shutdown.clone(),
-            last_error,
-        );
+        let mut about = AboutInfo::of_agent(&config);
+        // The tray's "log folder" is the agent's own, where there is one.
+        about.log_folder = log.path.clone();
+        let handle = DaemonHandle::for_agent(up.clone(), about, shutdown.clone(), last_error);
         (handle, std::sync::mpsc::channel())
     });
     let tray_stopped = tray.as_ref().map(|(_, (sender, _))| sender.clone());
@@ -107,6 +117,34 @@ pub fn main(loaded: Loaded, args: AgentArgs) -> ExitCode {
     }
     tracing::info!("stopped");
     ExitCode::SUCCESS
+}
+
+/// The agent's own log folder: on Windows `%LOCALAPPDATA%\wsconnector\logs`
+/// (standard error when LOCALAPPDATA is unset), elsewhere none (standard
+/// error, the user's journal).
+fn own_log_folder() -> Option<PathBuf> {
+    if cfg!(windows) {
+        let folder = windows_log_folder(std::env::var_os("LOCALAPPDATA").as_deref());
+        if folder.is_none() {
+            eprintln!(
+                "wsconnector: warning: agent: LOCALAPPDATA is not set to an absolute folder: \
+                 logging to standard error"
+            );
+        }
+        folder
+    } else {
+        None
+    }
+}
+
+/// `<local_app_data>\wsconnector\logs`, when `local_app_data` (the
+/// user's `%LOCALAPPDATA%`) is an absolute path.
+pub fn windows_log_folder(local_app_data: Option<&OsStr>) -> Option<PathBuf> {
+    let base = PathBuf::from(local_app_data?);
+    // A relative value would put the log wherever the agent was started
+    // (System32 for an agent the service launched).
+    base.is_absolute()
+        .then(|| base.join("wsconnector").join("logs"))
 }
 
 /// Connects, serves, and reconnects with back-off until `shutdown`.
@@ -198,4 +236,38 @@ async fn session(
     Err(SessionError::Connect(
         "service mode has no agent transport on this platform".into(),
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_windows_agent_logs_under_local_app_data() {
+        #[cfg(windows)]
+        let (base, expected) = (
+            r"C:\Users\alice\AppData\Local",
+            r"C:\Users\alice\AppData\Local\wsconnector\logs",
+        );
+        #[cfg(not(windows))]
+        let (base, expected) = ("/home/alice/.local", "/home/alice/.local/wsconnector/logs");
+        assert_eq!(
+            windows_log_folder(Some(OsStr::new(base))),
+            Some(PathBuf::from(expected))
+        );
+    }
+
+    #[test]
+    fn without_an_absolute_local_app_data_the_agent_logs_to_stderr() {
+        assert_eq!(windows_log_folder(None), None);
+        assert_eq!(windows_log_folder(Some(OsStr::new(""))), None);
+        assert_eq!(windows_log_folder(Some(OsStr::new(r"AppData\Local"))), None);
+    }
+
+    #[test]
+    fn the_agent_keeps_logging_to_stderr_off_windows() {
+        if cfg!(not(windows)) {
+            assert_eq!(own_log_folder(), None);
+        }
+    }
 }

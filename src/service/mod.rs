@@ -11,9 +11,12 @@
 //! - `run`: `wsconnector service run`, the service itself.
 //! - `sessions`: when a user's last session ends (their context is wiped).
 //! - `config_guard`: the service refuses a config file users can modify.
+//! - `acl_policy`: the same rule for Windows ACLs (pure; read by
+//!   `windows::config_acl`).
 //! - `user_log`: each user's lines of the service's log, forwarded to their
 //!   agent so they land in the user's own log.
 
+pub mod acl_policy;
 pub mod agent;
 pub mod args;
 #[cfg(unix)]

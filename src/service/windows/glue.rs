@@ -7,9 +7,9 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use super::log_acl;
 use super::scm::{self, ServiceContext};
 use super::sessions::{self, AgentCommand, OnAgent, SessionEvent};
+use super::{config_acl, log_acl};
 use crate::config::{Config, ConfigSource, Loaded, Mode};
 use crate::logging;
 use crate::service::link;
@@ -120,6 +120,17 @@ fn serve(loaded: Loaded, ctx: ServiceContext) -> ExitCode {
     };
     for w in &loaded.warnings {
         tracing::warn!("config: {w}");
+    }
+    // Only administrators may change the file that decides which origins
+    // drive every user's desktop (the policy: service::acl_policy).
+    if let ConfigSource::File(file) = &loaded.config.source {
+        let me = crate::peer::system().current_user().id;
+        let own = me.starts_with("S-").then_some(me.as_str());
+        if let Err(e) = config_acl::check(file, own) {
+            tracing::error!("service: {e}");
+            eprintln!("wsconnector: service: {e}");
+            return ExitCode::from(2);
+        }
     }
     let command = match config_file(&loaded.config).and_then(|config| {
         let exe = std::env::current_exe().map_err(|e| format!("service: where am I? {e}"))?;

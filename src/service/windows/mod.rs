@@ -17,6 +17,8 @@
 //!   service with a DACL for SYSTEM and the session's user; both ends check
 //!   the other's process before trusting it.
 //! - `log_acl`: the service's log folder, SYSTEM and Administrators only.
+//! - `config_acl`: reads config.xml's and its folders' owners and DACLs for
+//!   the config guard (the policy is `service::acl_policy`).
 //! - `glue`: `wsconnector service run` on Windows (the SCM, the server, the
 //!   sessions and the link wired together).
 //!
@@ -26,6 +28,7 @@
 // everywhere else; here each block carries a `// SAFETY:` note.
 #![allow(unsafe_code)]
 
+pub mod config_acl;
 pub mod glue;
 pub mod launch;
 pub mod log_acl;
