@@ -10,12 +10,15 @@
 //! - `agent`: `wsconnector agent`, the per-session process.
 //! - `run`: `wsconnector service run`, the service itself.
 //! - `sessions`: when a user's last session ends (their context is wiped).
+//! - `citrix`: the `LogoffCheckSysModules` list that lets Citrix
+//!   published-app sessions end while the agent runs (edited as text).
 //! - `config_guard`: the service refuses a config file users can modify.
 //! - `user_log`: each user's lines of the service's log, forwarded to their
 //!   agent so they land in the user's own log.
 
 pub mod agent;
 pub mod args;
+pub mod citrix;
 #[cfg(unix)]
 pub mod config_guard;
 pub mod detect;
