@@ -27,8 +27,8 @@
 //! - Citrix's `LogoffCheckSysModules` (read back with `reg query`): on a
 //!   host without the Citrix key nothing is written nor created; with
 //!   `ssonsvr.exe, Other.EXE` there, install makes it
-//!   `ssonsvr.exe, Other.EXE,wsconnector.exe`, a second install leaves it,
-//!   uninstall gives back `ssonsvr.exe, Other.EXE`, and a value holding
+//!   `ssonsvr.exe,Other.EXE,wsconnector.exe`, a second install leaves it,
+//!   uninstall gives back `ssonsvr.exe,Other.EXE`, and a value holding
 //!   only our name is deleted. (Whether Citrix then logs the session off
 //!   needs a Citrix VDA: docs/deployment.md's checklist.)
 //!
@@ -670,8 +670,9 @@ async fn the_service_installs_launches_its_agent_relays_actions_and_uninstalls()
         // Applied on Windows; Wine's SCM answers "Invalid level" (WARNING).
         assert!(report.contains(hardening), "{hardening}: {report}");
     }
-    // Citrix: the agent's file name appended, the others kept as written.
-    const WITH_US: &str = "ssonsvr.exe, Other.EXE,wsconnector.exe";
+    // Citrix: the agent's file name appended, the others kept in their
+    // order and spelling, the space the VDA may stop at gone.
+    const WITH_US: &str = "ssonsvr.exe,Other.EXE,wsconnector.exe";
     assert_eq!(logoff_modules().as_deref(), Some(WITH_US));
     assert!(
         report.contains(&format!(r"Citrix: {TWI_KEY}\{LOGOFF_VALUE} = {WITH_US}")),
@@ -918,12 +919,12 @@ async fn the_service_installs_launches_its_agent_relays_actions_and_uninstalls()
     // Citrix: only our entry taken out, the others as they were.
     assert_eq!(
         logoff_modules().as_deref(),
-        Some("ssonsvr.exe, Other.EXE"),
+        Some("ssonsvr.exe,Other.EXE"),
         "{report}"
     );
     assert!(
         report.contains(&format!(
-            r"Citrix: removed wsconnector.exe from {TWI_KEY}\{LOGOFF_VALUE}: now ssonsvr.exe, Other.EXE"
+            r"Citrix: removed wsconnector.exe from {TWI_KEY}\{LOGOFF_VALUE}: now ssonsvr.exe,Other.EXE"
         )),
         "{report}"
     );

@@ -14,8 +14,9 @@
 //! This module edits that list as text, platform-neutral so it is tested
 //! everywhere; the registry I/O is `service::windows::citrix`. The rules:
 //! file names compare case-insensitively with the spaces around them
-//! trimmed; every other entry (its spelling, spaces and place, and empty
-//! entries) is kept as it was.
+//! trimmed; every other name keeps its spelling and place; what we write is
+//! the names joined by bare commas (no spaces, no empty entries), because
+//! the VDA reportedly stops reading the list at a space.
 
 /// The key whose existence says "this is a Citrix host" (the VDA creates
 /// it): only then is the value written.
@@ -35,41 +36,49 @@ pub fn contains_module(list: &str, exe: &str) -> bool {
     list.split(',').any(|entry| same_module(entry, exe))
 }
 
-/// `list` with `exe` appended, or `None` when it is already there (the
-/// value is then left exactly as it is). Trailing spaces are dropped and
-/// no empty entry is added: `"a.exe, B.exe"` → `"a.exe, B.exe,exe"`,
-/// `"a.exe,"` → `"a.exe,exe"`, `""` → `"exe"`.
-pub fn add_module(list: &str, exe: &str) -> Option<String> {
-    if contains_module(list, exe) {
-        return None;
-    }
-    let base = list.trim_end();
-    Some(if base.is_empty() {
-        exe.to_string()
-    } else if base.ends_with(',') {
-        format!("{base}{exe}")
-    } else {
-        format!("{base},{exe}")
-    })
+/// The file names of `list`, trimmed, without empty entries, in order.
+fn entries(list: &str) -> impl Iterator<Item = &str> {
+    list.split(',').map(str::trim).filter(|e| !e.is_empty())
 }
 
-/// `list` without any entry naming `exe`, or `None` when there is none.
-/// The other entries keep their text and order; `Some("")` (or only
-/// spaces and commas) means nothing else is left.
+/// `list` in the form we write: its names, trimmed, joined by bare commas.
+/// Administrators report that the VDA stops reading the list at a space
+/// (docs/deployment.md), so an entry written after `", "` could be ignored.
+pub fn normalized(list: &str) -> String {
+    entries(list).collect::<Vec<_>>().join(",")
+}
+
+/// `list` with `exe` appended, or `None` when the value is already right
+/// (it names `exe` and is in [`normalized`] form). The other names keep
+/// their spelling and order; spaces and empty entries go:
+/// `"a.exe, B.exe"` → `"a.exe,B.exe,exe"`, `""` → `"exe"`.
+pub fn add_module(list: &str, exe: &str) -> Option<String> {
+    let mut names: Vec<&str> = entries(list).collect();
+    if !contains_module(list, exe) {
+        names.push(exe);
+    }
+    let new = names.join(",");
+    (new != list).then_some(new)
+}
+
+/// `list` without any entry naming `exe` (in [`normalized`] form), or
+/// `None` when it names no such entry (the value is then left exactly as
+/// it is). `Some("")` means nothing else is left.
 pub fn remove_module(list: &str, exe: &str) -> Option<String> {
     if !contains_module(list, exe) {
         return None;
     }
-    let kept: Vec<&str> = list
-        .split(',')
-        .filter(|entry| !same_module(entry, exe))
-        .collect();
-    Some(kept.join(","))
+    Some(
+        entries(list)
+            .filter(|entry| !same_module(entry, exe))
+            .collect::<Vec<_>>()
+            .join(","),
+    )
 }
 
 /// Whether a list holds no file name at all (only spaces and commas).
 pub fn is_empty_list(list: &str) -> bool {
-    list.split(',').all(|entry| entry.trim().is_empty())
+    entries(list).next().is_none()
 }
 
 /// The command an administrator runs by hand to set the value to `value`
@@ -88,13 +97,14 @@ mod tests {
     fn add_to_an_empty_or_missing_value() {
         assert_eq!(add_module("", EXE).as_deref(), Some(EXE));
         assert_eq!(add_module("  ", EXE).as_deref(), Some(EXE));
+        assert_eq!(add_module(" ,, ", EXE).as_deref(), Some(EXE));
     }
 
     #[test]
-    fn add_appends_and_keeps_the_others_as_written() {
+    fn add_appends_and_keeps_the_others_names_and_order() {
         assert_eq!(
             add_module("ssonsvr.exe, Other.EXE", EXE).as_deref(),
-            Some("ssonsvr.exe, Other.EXE,wsconnector.exe")
+            Some("ssonsvr.exe,Other.EXE,wsconnector.exe")
         );
         assert_eq!(
             add_module("ssonsvr.exe", EXE).as_deref(),
@@ -103,25 +113,38 @@ mod tests {
     }
 
     #[test]
-    fn add_adds_no_empty_entry_after_a_trailing_comma() {
+    fn add_drops_empty_entries_and_spaces() {
         assert_eq!(
             add_module("a.exe,,b.exe ,", EXE).as_deref(),
-            Some("a.exe,,b.exe ,wsconnector.exe")
+            Some("a.exe,b.exe,wsconnector.exe")
         );
         assert_eq!(
-            add_module("a.exe, ", EXE).as_deref(),
+            add_module(" a.exe, ", EXE).as_deref(),
             Some("a.exe,wsconnector.exe")
         );
     }
 
     #[test]
-    fn add_is_a_no_op_when_present_in_any_case_or_spacing() {
+    fn add_is_a_no_op_when_present_in_any_case() {
         assert_eq!(add_module("wsconnector.exe", EXE), None);
-        assert_eq!(add_module("a.exe, WSConnector.EXE ,b.exe", EXE), None);
-        assert_eq!(add_module("a.exe,,wsconnector.exe,", EXE), None);
+        assert_eq!(add_module("a.exe,WSConnector.EXE,b.exe", EXE), None);
         // Idempotent: adding to the result of an add changes nothing.
         let once = add_module("ssonsvr.exe, Other.EXE", EXE).unwrap();
         assert_eq!(add_module(&once, EXE), None);
+    }
+
+    #[test]
+    fn add_when_present_after_a_space_rewrites_without_spaces() {
+        // Present, but where the VDA may not read it: made readable, ours
+        // is not added twice.
+        assert_eq!(
+            add_module("a.exe, WSConnector.EXE ,b.exe", EXE).as_deref(),
+            Some("a.exe,WSConnector.EXE,b.exe")
+        );
+        assert_eq!(
+            add_module("a.exe,,wsconnector.exe,", EXE).as_deref(),
+            Some("a.exe,wsconnector.exe")
+        );
     }
 
     #[test]
@@ -134,22 +157,22 @@ mod tests {
             add_module("my-wsconnector.exe", EXE).as_deref(),
             Some("my-wsconnector.exe,wsconnector.exe")
         );
+        assert_eq!(remove_module("my-wsconnector.exe,wsconnector", EXE), None);
     }
 
     #[test]
     fn remove_keeps_the_others_and_their_order() {
         assert_eq!(
-            remove_module("ssonsvr.exe, Other.EXE,wsconnector.exe", EXE).as_deref(),
-            Some("ssonsvr.exe, Other.EXE")
+            remove_module("ssonsvr.exe,Other.EXE,wsconnector.exe", EXE).as_deref(),
+            Some("ssonsvr.exe,Other.EXE")
         );
         assert_eq!(
             remove_module("b.exe, WSCONNECTOR.exe ,a.exe", EXE).as_deref(),
             Some("b.exe,a.exe")
         );
-        // Empty entries of others are left alone.
         assert_eq!(
             remove_module("a.exe,,wsconnector.exe,b.exe ,", EXE).as_deref(),
-            Some("a.exe,,b.exe ,")
+            Some("a.exe,b.exe")
         );
     }
 
@@ -164,25 +187,33 @@ mod tests {
     #[test]
     fn remove_when_absent_changes_nothing() {
         assert_eq!(remove_module("", EXE), None);
+        // Not even the spaces: the value is not ours to tidy.
         assert_eq!(remove_module("ssonsvr.exe, Other.EXE", EXE), None);
     }
 
     #[test]
     fn remove_of_the_only_entry_leaves_an_empty_list() {
-        let left = remove_module("wsconnector.exe", EXE).unwrap();
-        assert_eq!(left, "");
-        assert!(is_empty_list(&left));
-        let left = remove_module(" wsconnector.exe ,", EXE).unwrap();
-        assert!(is_empty_list(&left), "{left:?}");
+        assert_eq!(remove_module("wsconnector.exe", EXE).as_deref(), Some(""));
+        assert_eq!(
+            remove_module(" wsconnector.exe ,", EXE).as_deref(),
+            Some("")
+        );
+        assert!(is_empty_list(""));
+        assert!(is_empty_list(" , ,"));
         assert!(!is_empty_list("a.exe"));
     }
 
     #[test]
-    fn add_then_remove_gives_back_the_original() {
+    fn add_then_remove_gives_back_the_normalized_original() {
         for original in ["ssonsvr.exe, Other.EXE", "a.exe,,b.exe", "x.exe"] {
             let added = add_module(original, EXE).unwrap();
-            assert_eq!(remove_module(&added, EXE).as_deref(), Some(original));
+            assert_eq!(
+                remove_module(&added, EXE),
+                Some(normalized(original)),
+                "{original}"
+            );
         }
+        assert_eq!(normalized(" a.exe ,, B.exe,"), "a.exe,B.exe");
     }
 
     #[test]

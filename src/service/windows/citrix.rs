@@ -39,9 +39,10 @@ pub struct CitrixError {
 pub enum Change {
     /// No `...\Control\Citrix` key: not a Citrix host, nothing written.
     NotCitrix,
-    /// The name was appended; the value now holds this.
+    /// The name was appended (or, already there, the list rewritten
+    /// without the spaces the VDA stops at); the value now holds this.
     Added(String),
-    /// The value already named the agent; left as it is.
+    /// The value already named the agent, without spaces; left as it is.
     AlreadyThere(String),
     /// The name was taken out; the value now holds this, or was deleted
     /// (`None`) because nothing else was in it.
