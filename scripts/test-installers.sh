@@ -218,8 +218,8 @@ msi_under_wine() {
   "$w" reg delete 'HKLM\SYSTEM\CurrentControlSet\Control\Citrix' /f >/dev/null 2>&1 || true
   # modules: LogoffCheckSysModules as reg query shows it.
   modules() { "$w" reg query "$twi" /v LogoffCheckSysModules 2>/dev/null | tr -d '\r' | sed -n 's/^ *LogoffCheckSysModules *REG_SZ *//p'; }
-  # A Citrix host whose value lists another program.
-  "$w" reg add "$twi" /v LogoffCheckSysModules /t REG_SZ /d "ssonsvr.exe" /f >/dev/null
+  # A Citrix host whose value lists two other programs (with a space).
+  "$w" reg add "$twi" /v LogoffCheckSysModules /t REG_SZ /d "ssonsvr.exe, Other.EXE" /f >/dev/null
   if ! msi /i "$(winepath -w "$work/win.msi")" SERVICEMODE=1; then
     cat "$work/msiexec.log"
     bad "msiexec /i SERVICEMODE=1 under Wine"
@@ -229,16 +229,16 @@ msi_under_wine() {
   check "SERVICEMODE=1: the service is running" bash -c "'$w' sc query wsconnector | grep -q RUNNING"
   check "SERVICEMODE=1: the service runs service.xml" \
     bash -c "'$w' reg query '$svc' /v ImagePath | grep -qF -e '--config \"C:\\Program Files\\wsconnector\\service.xml\" service run'"
-  check "SERVICEMODE=1: Citrix LogoffCheckSysModules = ssonsvr.exe,wsconnector.exe" \
-    test "$(modules)" = "ssonsvr.exe,wsconnector.exe"
+  check "SERVICEMODE=1: Citrix LogoffCheckSysModules = ssonsvr.exe,Other.EXE,wsconnector.exe" \
+    test "$(modules)" = "ssonsvr.exe,Other.EXE,wsconnector.exe"
   check "msiexec /x under Wine" msi /x "$(winepath -w "$work/win.msi")"
   check "removed: the service is gone" bash -c "! '$w' reg query '$svc' >/dev/null 2>&1"
-  check "removed: LogoffCheckSysModules back to ssonsvr.exe" test "$(modules)" = "ssonsvr.exe"
+  check "removed: LogoffCheckSysModules back to ssonsvr.exe,Other.EXE" test "$(modules)" = "ssonsvr.exe,Other.EXE"
   check "removed: the program folder is gone" test ! -e "$dir/wsconnector.exe"
   check "msiexec /i without SERVICEMODE under Wine" msi /i "$(winepath -w "$work/win.msi")"
   check "without SERVICEMODE: files, no service" \
     bash -c "[ -f '$dir/wsconnector.exe' ] && [ -f '$dir/service.xml' ] && ! '$w' reg query '$svc' >/dev/null 2>&1"
-  check "without SERVICEMODE: LogoffCheckSysModules untouched" test "$(modules)" = "ssonsvr.exe"
+  check "without SERVICEMODE: LogoffCheckSysModules untouched" test "$(modules)" = "ssonsvr.exe,Other.EXE"
   check "msiexec /x of the desktop install under Wine" msi /x "$(winepath -w "$work/win.msi")"
   # service install refuses service.xml (Socket-port is not a port): the
   # installation fails and is rolled back.
