@@ -5,7 +5,11 @@
 #   throwaway certificate made here, `osslsigncode verify` reports the
 #   signature and refuses a tampered copy; the MSI built with wixl from
 #   installer/wsconnector.wxs, its tables read back with msiinfo (binary,
-#   config.xml, Start-menu shortcut, HKLM Run autostart), signed and verified.
+#   config.xml, Start-menu shortcut, HKLM Run autostart, service.xml and the
+#   SERVICEMODE=1 custom actions), signed and verified; then installed
+#   with Wine's msiexec: SERVICEMODE=1 registers the service (and the
+#   Citrix LogoffCheckSysModules entry), /x removes both, a failing
+#   `service install` rolls back.
 # - Debian: `cargo deb` (pinned cargo-deb, installed here when missing)
 #   builds the package, `dpkg -i` installs it, the installed
 #   /usr/bin/wsconnector answers --version and check-config on the installed
@@ -136,10 +140,126 @@ size=$(stat -c %s "$work/signed.exe")
 check "msiinfo: the packaged exe is the signed one ($size bytes)" \
   has_row File $'^WsconnectorExe\tBinary\twsconnector.exe\t'"$size"$'\t'
 
+# Service mode (SERVICEMODE=1): the custom actions, their types, conditions
+# and places in the installation script.
+check "msiinfo: SERVICEMODE defaults to 0" has_row Property $'^SERVICEMODE\t0$'
+check "msiinfo: SERVICEMODE is a secure property (reaches the elevated install)" \
+  has_row Property $'^SecureCustomProperties\t([^\t]*;)?SERVICEMODE(;[^\t]*)?$'
+# 3090 = 18 (run an installed file) + 1024 (deferred) + 2048 (no impersonation);
+# 3154 = 3090 + 64 (its exit code is ignored).
+check "msiinfo: ServiceInstall runs the installed exe, deferred as LocalSystem, checked (type 3090)" \
+  has_row CustomAction $'^ServiceInstall\t3090\tWsconnectorExe\t--config "\\[INSTALLDIR\\]service.xml" service install\t?$'
+check "msiinfo: ServiceUninstall runs the installed exe, deferred as LocalSystem, ignored (type 3154)" \
+  has_row CustomAction $'^ServiceUninstall\t3154\tWsconnectorExe\t--config "\\[INSTALLDIR\\]service.xml" service uninstall\t?$'
+check "msiinfo: ServiceInstall only with SERVICEMODE=1, not on removal" \
+  has_row InstallExecuteSequence $'^ServiceInstall\tSERVICEMODE="1" AND NOT REMOVE="ALL"\t[0-9]+$'
+check "msiinfo: ServiceUninstall on every removal" \
+  has_row InstallExecuteSequence $'^ServiceUninstall\tREMOVE="ALL"\t[0-9]+$'
+# seq ACTION: its sequence number in InstallExecuteSequence.
+seq_of() { table InstallExecuteSequence | awk -F'\t' -v a="$1" '$1 == a { print $3 }'; }
+# in_order A B C: A's sequence < B's < C's (all present).
+in_order() {
+  local a b c
+  a=$(seq_of "$1") b=$(seq_of "$2") c=$(seq_of "$3")
+  [ -n "$a" ] && [ -n "$b" ] && [ -n "$c" ] && [ "$a" -lt "$b" ] && [ "$b" -lt "$c" ] ||
+    { echo "$1=$a $2=$b $3=$c"; return 1; }
+}
+check "msiinfo: ServiceUninstall inside the script, before RemoveFiles" in_order InstallInitialize ServiceUninstall RemoveFiles
+check "msiinfo: ServiceInstall after InstallFiles, inside the script" in_order InstallFiles ServiceInstall InstallFinalize
+check "msiinfo: File table holds service.xml" has_row File $'^ServiceXml\tServiceConfig\tservice.xml\t'
+rm -rf "$work/extract" && mkdir "$work/extract"
+msiextract -C "$work/extract" "$work/wsconnector.msi" >/dev/null
+check "msiextract: service.xml says Mode = service" grep -q '<Mode>service</Mode>' "$work/extract/wsconnector/service.xml"
+check "msiextract: config.xml keeps Mode = single-user" grep -q '<Mode>single-user</Mode>' "$work/extract/wsconnector/config.xml"
+check "msiextract: service.xml differs from config.xml in <Mode> only" \
+  bash -c "diff '$work/extract/wsconnector/config.xml' '$work/extract/wsconnector/service.xml' | grep '^[<>]' | grep -v '<Mode>' | wc -l | grep -qx 0"
+
 check "the unsigned MSI has no signature" not_verified "$work/wsconnector.msi"
 installer/sign.sh "$work/wsconnector.msi" "$work/signed.msi" >/dev/null
 check "osslsigncode verify reports the MSI's signature" verify_signed "$work/signed.msi"
 echo "windows installer: $(since "$t")"
+
+# --- the MSI under Wine's msiexec ------------------------------------------
+# The MSI installed for real: SERVICEMODE=1 registers and starts the service
+# (and, on a Citrix host, adds the agent to LogoffCheckSysModules), removal
+# takes both away again; without SERVICEMODE no service; a failing
+# `service install` rolls the whole installation back. The MSIs here carry a
+# small Windows configuration (ephemeral port): config.xml.example names
+# Linux programs (/usr/bin/gedit), which Windows refuses as not absolute.
+# Wine runs the custom actions as the Wine user, not LocalSystem.
+msi_under_wine() {
+  export WINEPREFIX="$target_dir/wine-prefix" WINEARCH=win64 WINEDEBUG=-all
+  export WINEDLLOVERRIDES="mscoree,mshtml=;bcryptprimitives=n,b"
+  if [ ! -f "$WINEPREFIX/system.reg" ]; then
+    wineboot --init >/dev/null 2>&1 || { skipped "msiexec under Wine: wineboot --init failed"; return; }
+    wineserver -w
+  fi
+  # Rust programs import ProcessPrng, which Wine 8.0 lacks (as in test-windows.sh).
+  local shim="$WINEPREFIX/drive_c/windows/system32/bcryptprimitives.dll"
+  if [ ! -f "$shim.wsc" ] || [ scripts/wine/processprng.c -nt "$shim.wsc" ]; then
+    x86_64-w64-mingw32-gcc -shared -O2 -o "$target_dir/bcryptprimitives.dll" scripts/wine/processprng.c -ladvapi32
+    cp "$target_dir/bcryptprimitives.dll" "$shim"
+    touch "$shim.wsc"
+  fi
+  local w=/usr/lib/wine/wine64
+  local twi='HKLM\SYSTEM\CurrentControlSet\Control\Citrix\wfshell\TWI'
+  local svc='HKLM\System\CurrentControlSet\Services\wsconnector'
+  local dir="$WINEPREFIX/drive_c/Program Files/wsconnector"
+  printf '<configuration>\n  <Mode>single-user</Mode>\n  <Socket-port>0</Socket-port>\n</configuration>\n' >"$work/win.xml"
+  printf '<configuration>\n  <Mode>single-user</Mode>\n  <Socket-port>not-a-port</Socket-port>\n</configuration>\n' >"$work/bad.xml"
+  if ! { installer/build-msi.sh "$work/wsconnector.exe" "$work/win.xml" "$version" "$work/win.msi" &&
+    installer/build-msi.sh "$work/wsconnector.exe" "$work/bad.xml" "$version" "$work/bad.msi"; } >/dev/null 2>&1; then
+    bad "wixl builds the MSIs for Wine"
+    return
+  fi
+  msi() { timeout 300 "$w" msiexec "$@" /qn >>"$work/msiexec.log" 2>&1; }
+  # A service or product left by an earlier failed run.
+  msi /x "$(winepath -w "$work/win.msi")" || true
+  "$w" reg delete 'HKLM\SYSTEM\CurrentControlSet\Control\Citrix' /f >/dev/null 2>&1 || true
+  # modules: LogoffCheckSysModules as reg query shows it.
+  modules() { "$w" reg query "$twi" /v LogoffCheckSysModules 2>/dev/null | tr -d '\r' | sed -n 's/^ *LogoffCheckSysModules *REG_SZ *//p'; }
+  # A Citrix host whose value lists two other programs (with a space).
+  "$w" reg add "$twi" /v LogoffCheckSysModules /t REG_SZ /d "ssonsvr.exe, Other.EXE" /f >/dev/null
+  if ! msi /i "$(winepath -w "$work/win.msi")" SERVICEMODE=1; then
+    cat "$work/msiexec.log"
+    bad "msiexec /i SERVICEMODE=1 under Wine"
+    return
+  fi
+  ok "msiexec /i SERVICEMODE=1 under Wine"
+  check "SERVICEMODE=1: the service is running" bash -c "'$w' sc query wsconnector | grep -q RUNNING"
+  check "SERVICEMODE=1: the service runs service.xml" \
+    bash -c "'$w' reg query '$svc' /v ImagePath | grep -qF -e '--config \"C:\\Program Files\\wsconnector\\service.xml\" service run'"
+  check "SERVICEMODE=1: Citrix LogoffCheckSysModules = ssonsvr.exe,Other.EXE,wsconnector.exe" \
+    test "$(modules)" = "ssonsvr.exe,Other.EXE,wsconnector.exe"
+  check "msiexec /x under Wine" msi /x "$(winepath -w "$work/win.msi")"
+  check "removed: the service is gone" bash -c "! '$w' reg query '$svc' >/dev/null 2>&1"
+  check "removed: LogoffCheckSysModules back to ssonsvr.exe,Other.EXE" test "$(modules)" = "ssonsvr.exe,Other.EXE"
+  check "removed: the program folder is gone" test ! -e "$dir/wsconnector.exe"
+  check "msiexec /i without SERVICEMODE under Wine" msi /i "$(winepath -w "$work/win.msi")"
+  check "without SERVICEMODE: files, no service" \
+    bash -c "[ -f '$dir/wsconnector.exe' ] && [ -f '$dir/service.xml' ] && ! '$w' reg query '$svc' >/dev/null 2>&1"
+  check "without SERVICEMODE: LogoffCheckSysModules untouched" test "$(modules)" = "ssonsvr.exe,Other.EXE"
+  check "msiexec /x of the desktop install under Wine" msi /x "$(winepath -w "$work/win.msi")"
+  # service install refuses service.xml (Socket-port is not a port): the
+  # installation fails and is rolled back.
+  if msi /i "$(winepath -w "$work/bad.msi")" SERVICEMODE=1; then
+    bad "a failing service install fails the MSI"
+    msi /x "$(winepath -w "$work/bad.msi")" || true
+  else
+    ok "a failing service install fails the MSI"
+  fi
+  check "rolled back: no program folder, no service" \
+    bash -c "[ ! -e '$dir/wsconnector.exe' ] && ! '$w' reg query '$svc' >/dev/null 2>&1"
+  "$w" reg delete 'HKLM\SYSTEM\CurrentControlSet\Control\Citrix' /f >/dev/null 2>&1 || true
+  wineserver -k 2>/dev/null || true
+}
+t=$(date +%s)
+if [ ! -x /usr/lib/wine/wine64 ]; then
+  skipped "msiexec under Wine: wine64 is not installed (the Wine stage, scripts/test-windows.sh, installs it)"
+else
+  msi_under_wine
+fi
+echo "msiexec under wine: $(since "$t")"
 
 # --- Debian package --------------------------------------------------------
 t=$(date +%s)

@@ -28,7 +28,14 @@
 //!   (a folder the agent creates), with the connection of the agent the
 //!   service started and the service's lines about the user's page;
 //! - the config guard: the owner and DACL of config.xml and of every folder
-//!   up to `C:\` are read, accepted, and the service starts with them.
+//!   up to `C:\` are read, accepted, and the service starts with them;
+//! - Citrix's `LogoffCheckSysModules` (read back with `reg query`): on a
+//!   host without the Citrix key nothing is written nor created; with
+//!   `ssonsvr.exe, Other.EXE` there, install makes it
+//!   `ssonsvr.exe,Other.EXE,wsconnector.exe`, a second install leaves it,
+//!   uninstall gives back `ssonsvr.exe,Other.EXE`, and a value holding
+//!   only our name is deleted. (Whether Citrix then logs the session off
+//!   needs a Citrix VDA: docs/deployment.md's checklist.)
 //!
 //! What Wine cannot prove (check on Windows 10/11 and an RDS host with two
 //! users, docs/deployment.md):
@@ -88,7 +95,7 @@ use wsconnector::server::Shutdown;
 use wsconnector::service::acl_policy::{self, AclError, Kind};
 use wsconnector::service::windows::pipe::{self, PipeError, PipeListener};
 use wsconnector::service::windows::sessions::{self, SessionEvent};
-use wsconnector::service::windows::{config_acl, current_session, log_acl, scm};
+use wsconnector::service::windows::{citrix, config_acl, current_session, log_acl, scm};
 
 const BIN: &str = env!("CARGO_BIN_EXE_wsconnector");
 const DEADLINE: Duration = Duration::from_secs(60);
@@ -429,6 +436,85 @@ fn registry_key() -> Option<String> {
         .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
 }
 
+/// Citrix's key, its TWI key and the value `service install` edits.
+const CITRIX_KEY: &str = r"HKLM\SYSTEM\CurrentControlSet\Control\Citrix";
+const TWI_KEY: &str = r"HKLM\SYSTEM\CurrentControlSet\Control\Citrix\wfshell\TWI";
+const LOGOFF_VALUE: &str = "LogoffCheckSysModules";
+
+/// `reg ARGS`, asserting it succeeded.
+fn reg(args: &[&str]) {
+    let out = Command::new("reg").args(args).output().unwrap();
+    assert!(
+        out.status.success(),
+        "reg {args:?}: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Whether `reg query KEY` finds the key.
+fn key_exists(key: &str) -> bool {
+    Command::new("reg")
+        .args(["query", key])
+        .output()
+        .unwrap()
+        .status
+        .success()
+}
+
+/// `LogoffCheckSysModules` as `reg query` shows it (`None`: no such value):
+/// `    LogoffCheckSysModules    REG_SZ    a.exe,b.exe`.
+fn logoff_modules() -> Option<String> {
+    let out = Command::new("reg")
+        .args(["query", TWI_KEY, "/v", LOGOFF_VALUE])
+        .output()
+        .unwrap();
+    if !out.status.success() {
+        return None;
+    }
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with(LOGOFF_VALUE))
+        .unwrap_or_else(|| panic!("no {LOGOFF_VALUE} line in {text}"));
+    let (_, data) = line
+        .split_once("REG_SZ")
+        .unwrap_or_else(|| panic!("not a REG_SZ: {line}"));
+    Some(data.trim_start().to_string())
+}
+
+fn set_logoff_modules(value: &str) {
+    reg(&[
+        "add",
+        TWI_KEY,
+        "/v",
+        LOGOFF_VALUE,
+        "/t",
+        "REG_SZ",
+        "/d",
+        value,
+        "/f",
+    ]);
+}
+
+/// Not a Citrix host (no `...\Control\Citrix` key): adding the agent
+/// writes nothing and creates no key; removing finds nothing.
+fn citrix_keys_stay_absent_on_other_hosts() {
+    if key_exists(CITRIX_KEY) {
+        reg(&["delete", CITRIX_KEY, "/f"]);
+    }
+    assert_eq!(
+        citrix::add("wsconnector.exe").unwrap(),
+        citrix::Change::NotCitrix
+    );
+    assert!(!key_exists(CITRIX_KEY), "no Citrix key was created");
+    assert_eq!(
+        citrix::remove("wsconnector.exe").unwrap(),
+        citrix::Change::NotThere
+    );
+    assert!(!key_exists(CITRIX_KEY));
+}
+
 /// The session supervisor in this process, fed the session changes Wine's
 /// SCM never sends: it starts the agent in the console session, ends it at
 /// that session's logoff and reports `LoggedOff` (the user's last session),
@@ -582,7 +668,10 @@ async fn the_service_installs_launches_its_agent_relays_actions_and_uninstalls()
     let user_local = PathBuf::from(std::env::var_os("LOCALAPPDATA").expect("LOCALAPPDATA"));
     let agent_log_before = agent_log(&user_local).len();
 
-    // 2. Install: registered with its command line, started.
+    // 2. Install: registered with its command line, started. This host is
+    // made a Citrix host whose LogoffCheckSysModules lists two others.
+    citrix_keys_stay_absent_on_other_hosts();
+    set_logoff_modules("ssonsvr.exe, Other.EXE");
     let out = Command::new(BIN)
         .arg("--config")
         .arg(&cfg)
@@ -609,6 +698,14 @@ async fn the_service_installs_launches_its_agent_relays_actions_and_uninstalls()
         // Applied on Windows; Wine's SCM answers "Invalid level" (WARNING).
         assert!(report.contains(hardening), "{hardening}: {report}");
     }
+    // Citrix: the agent's file name appended, the others kept in their
+    // order and spelling, the space the VDA may stop at gone.
+    const WITH_US: &str = "ssonsvr.exe,Other.EXE,wsconnector.exe";
+    assert_eq!(logoff_modules().as_deref(), Some(WITH_US));
+    assert!(
+        report.contains(&format!(r"Citrix: {TWI_KEY}\{LOGOFF_VALUE} = {WITH_US}")),
+        "{report}"
+    );
     let key = registry_key().expect("the service's registry key");
     let config_text = cfg.display().to_string();
     assert!(
@@ -811,6 +908,31 @@ async fn the_service_installs_launches_its_agent_relays_actions_and_uninstalls()
         "a token opens once: {second}"
     );
 
+    // 4c. Install again: the service is updated, the Citrix value unchanged.
+    let out = Command::new(BIN)
+        .arg("--config")
+        .arg(&cfg)
+        .args(["service", "install"])
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{report}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        report.contains("updated the existing service wsconnector"),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!(
+            r"Citrix: {TWI_KEY}\{LOGOFF_VALUE} already lists wsconnector.exe: {WITH_US}"
+        )),
+        "{report}"
+    );
+    assert_eq!(logoff_modules().as_deref(), Some(WITH_US));
+
     // 5. Uninstall: stopped (the agent ended with it) and removed.
     let out = Command::new(BIN)
         .args(["service", "uninstall"])
@@ -837,6 +959,46 @@ async fn the_service_installs_launches_its_agent_relays_actions_and_uninstalls()
     assert!(!alive(service_pid), "the service process is gone");
     assert_eq!(registry_key(), None, "the registration is gone");
     assert_eq!(scm::service_pid(), None);
+    // Citrix: only our entry taken out, the others as they were.
+    assert_eq!(
+        logoff_modules().as_deref(),
+        Some("ssonsvr.exe,Other.EXE"),
+        "{report}"
+    );
+    assert!(
+        report.contains(&format!(
+            r"Citrix: removed wsconnector.exe from {TWI_KEY}\{LOGOFF_VALUE}: now ssonsvr.exe,Other.EXE"
+        )),
+        "{report}"
+    );
+
+    // Uninstall with no service installed still takes our entry out (any
+    // case, spaces around it); a value left with nothing else is deleted,
+    // the key stays.
+    set_logoff_modules(" WSConnector.EXE ,");
+    let out = Command::new(BIN)
+        .args(["service", "uninstall"])
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(out.status.success(), "{report}");
+    assert!(
+        report.contains("the service wsconnector is not installed")
+            && report.contains("nothing else was in it, value deleted"),
+        "{report}"
+    );
+    assert_eq!(logoff_modules(), None, "the empty value is deleted");
+    assert!(key_exists(TWI_KEY), "the key stays");
+    let out = Command::new(BIN)
+        .args(["service", "uninstall"])
+        .output()
+        .unwrap();
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        report.contains("does not list wsconnector.exe: nothing to remove"),
+        "{report}"
+    );
+    reg(&["delete", CITRIX_KEY, "/f"]);
 }
 
 /// Whether this Windows keeps a DACL set with SetNamedSecurityInfoW (Wine 8

@@ -10,6 +10,8 @@
 //! - `agent`: `wsconnector agent`, the per-session process.
 //! - `run`: `wsconnector service run`, the service itself.
 //! - `sessions`: when a user's last session ends (their context is wiped).
+//! - `citrix`: the `LogoffCheckSysModules` list that lets Citrix
+//!   published-app sessions end while the agent runs (edited as text).
 //! - `config_guard`: the service refuses a config file users can modify.
 //! - `acl_policy`: the same rule for Windows ACLs (pure; read by
 //!   `windows::config_acl`).
@@ -19,6 +21,7 @@
 pub mod acl_policy;
 pub mod agent;
 pub mod args;
+pub mod citrix;
 #[cfg(unix)]
 pub mod config_guard;
 pub mod detect;

@@ -1,7 +1,8 @@
 //! `wsconnector service run|install|uninstall` on Windows: the SCM's
 //! service body (the server with one store per user, the sessions and their
 //! agents, each verified pipe connection served by the link) and the
-//! console commands around [`scm::install`] / [`scm::uninstall`].
+//! console commands around [`scm::install`] / [`scm::uninstall`] (with
+//! Citrix's `LogoffCheckSysModules`, [`citrix`]).
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -9,7 +10,7 @@ use std::sync::Arc;
 
 use super::scm::{self, ServiceContext};
 use super::sessions::{self, AgentCommand, OnAgent, SessionEvent};
-use super::{config_acl, log_acl};
+use super::{citrix, config_acl, log_acl};
 use crate::config::{Config, ConfigSource, Loaded, Mode};
 use crate::logging;
 use crate::service::link;
@@ -57,12 +58,33 @@ pub fn install(loaded: &Loaded) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    print_report(scm::install(&exe, &config), "install")
+    let report = scm::install(&exe, &config).map(|mut lines| {
+        // The agent is this executable: Citrix must let a published-app
+        // session log off while it runs.
+        lines.push(citrix::install_line(&exe_name(&exe)));
+        lines
+    });
+    print_report(report, "install")
 }
 
-/// `wsconnector service uninstall`: stops and removes the service.
+/// `wsconnector service uninstall`: stops and removes the service, and
+/// takes the agent out of Citrix's `LogoffCheckSysModules`.
 pub fn uninstall() -> ExitCode {
-    print_report(scm::uninstall(), "uninstall")
+    let code = print_report(scm::uninstall(), "uninstall");
+    // Also when the service was not installed (or the SCM refused): the
+    // entry is ours alone, and removing it never harms.
+    match std::env::current_exe() {
+        Ok(exe) => println!("{}", citrix::uninstall_line(&exe_name(&exe))),
+        Err(e) => eprintln!("wsconnector: service uninstall: where am I? {e}"),
+    }
+    code
+}
+
+/// The executable's file name as Citrix lists it (`wsconnector.exe`).
+fn exe_name(exe: &Path) -> String {
+    exe.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "wsconnector.exe".into())
 }
 
 fn print_report(result: Result<scm::Report, scm::ScmError>, what: &str) -> ExitCode {

@@ -8,6 +8,8 @@
 //!   privileges, restart on failure), [`scm::dispatch`] (the service's
 //!   status and its STOP/SHUTDOWN/SESSIONCHANGE controls) and
 //!   [`scm::service_running`].
+//! - `citrix`: `LogoffCheckSysModules` read and written in the registry
+//!   at `service install|uninstall`.
 //! - `launch`: a session user's token and `CreateProcessAsUserW` of the
 //!   agent on `winsta0\default`.
 //! - `sessions`: one supervisor per interactive session: its pipe, its agent
@@ -28,6 +30,7 @@
 // everywhere else; here each block carries a `// SAFETY:` note.
 #![allow(unsafe_code)]
 
+pub mod citrix;
 pub mod config_acl;
 pub mod glue;
 pub mod launch;
