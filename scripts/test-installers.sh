@@ -119,7 +119,13 @@ printf '\x90' | dd of="$work/tampered.exe" bs=1 seek=4096 conv=notrunc status=no
 check "a tampered signed exe fails verification" not_verified "$work/tampered.exe"
 
 version=$(sed -n 's/^version = "\(.*\)"/\1/p' Cargo.toml | head -1)
-installer/build-msi.sh "$work/signed.exe" config.xml.example "$version" "$work/wsconnector.msi" 2>"$work/wixl.err" ||
+# The MSI's config.xml: the example with Windows programs (it declares
+# /usr/bin/gedit, which Windows refuses).
+check "windows-config.sh makes the example's Windows variant" \
+  installer/windows-config.sh config.xml.example "$work/windows.xml"
+check "the Windows variant differs from the example in the two program paths only" \
+  bash -c "diff config.xml.example '$work/windows.xml' | grep '^>' | grep -c 'path=\"C:' | grep -qx 2 && diff config.xml.example '$work/windows.xml' | grep -c '^>' | grep -qx 2"
+installer/build-msi.sh "$work/signed.exe" "$work/windows.xml" "$version" "$work/wsconnector.msi" 2>"$work/wixl.err" ||
   { cat "$work/wixl.err"; bad "wixl builds the MSI"; finish; }
 ok "wixl builds the MSI"
 
@@ -183,9 +189,10 @@ echo "windows installer: $(since "$t")"
 # The MSI installed for real: SERVICEMODE=1 registers and starts the service
 # (and, on a Citrix host, adds the agent to LogoffCheckSysModules), removal
 # takes both away again; without SERVICEMODE no service; a failing
-# `service install` rolls the whole installation back. The MSIs here carry a
-# small Windows configuration (ephemeral port): config.xml.example names
-# Linux programs (/usr/bin/gedit), which Windows refuses as not absolute.
+# `service install` rolls the whole installation back. The MSIs installed
+# here carry a small Windows configuration (an ephemeral port, so the
+# service never takes 8443 on the CI machine); the real MSI's config.xml
+# and service.xml are loaded with check-config.
 # Wine runs the custom actions as the Wine user, not LocalSystem.
 msi_under_wine() {
   export WINEPREFIX="$target_dir/wine-prefix" WINEARCH=win64 WINEDEBUG=-all
@@ -202,6 +209,15 @@ msi_under_wine() {
     touch "$shim.wsc"
   fi
   local w=/usr/lib/wine/wine64
+  # The configurations the real MSI installs load on Windows; the Linux
+  # example does not (why windows-config.sh exists).
+  local x="$work/extract/wsconnector"
+  check "Windows check-config accepts the MSI's config.xml" \
+    bash -c "'$w' '$work/wsconnector.exe' --config '$(winepath -w "$x/config.xml")' check-config 2>&1 | grep -q 'is valid'"
+  check "Windows check-config accepts the MSI's service.xml (Mode = service)" \
+    bash -c "'$w' '$work/wsconnector.exe' --config '$(winepath -w "$x/service.xml")' check-config 2>&1 | grep -q 'Mode = service'"
+  check "Windows check-config refuses config.xml.example (a Linux program path)" \
+    bash -c "if '$w' '$work/wsconnector.exe' --config '$(winepath -w "$PWD/config.xml.example")' check-config >'$work/example.out' 2>&1; then exit 1; fi; grep -q 'gedit.*expected the absolute path' '$work/example.out'"
   local twi='HKLM\SYSTEM\CurrentControlSet\Control\Citrix\wfshell\TWI'
   local svc='HKLM\System\CurrentControlSet\Services\wsconnector'
   local dir="$WINEPREFIX/drive_c/Program Files/wsconnector"
