@@ -1005,8 +1005,48 @@ async fn the_service_installs_launches_its_agent_relays_actions_and_uninstalls()
 /// accepts it and reports a default DACL afterwards).
 fn dacls_kept() -> bool {
     let probe = tempfile::tempdir().unwrap();
-    log_acl::restrict_to_administrators(probe.path()).unwrap();
+    set_dacl(probe.path(), log_acl::LOG_FOLDER_SDDL);
     log_acl::dacl_sddl(probe.path()).unwrap() == log_acl::LOG_FOLDER_SDDL
+}
+
+/// A log folder a user made a link (a symbolic link here; std reports
+/// junctions the same way) is refused before any DACL is set: the DACL and
+/// the machine's log would land in the link's target.
+#[test]
+fn the_log_folder_is_refused_when_it_is_a_link() {
+    let dir = tempfile::tempdir().unwrap();
+    let target = dir.path().join("elsewhere");
+    std::fs::create_dir(&target).unwrap();
+    let link = dir.path().join("logs");
+    if let Err(e) = std::os::windows::fs::symlink_dir(&target, &link) {
+        skip::skipped(
+            "a log folder that is a link is refused",
+            &format!("cannot create a directory symlink here: {e}"),
+        );
+        return;
+    }
+    let me = me().id;
+    match std::fs::symlink_metadata(&link) {
+        Ok(m) if m.file_type().is_symlink() => {}
+        // Wine 8 makes a Unix symlink, then reports it as a plain folder or
+        // not at all.
+        other => {
+            skip::skipped(
+                "a log folder that is a link is refused",
+                &format!(
+                    "this Windows (Wine) does not report the directory symlink it made as a \
+                     link: {other:?}"
+                ),
+            );
+            return;
+        }
+    }
+    let err = log_acl::restrict_to_administrators(&link, Some(&me)).unwrap_err();
+    assert!(err.contains("is a link or junction"), "{err}");
+    assert!(err.contains(&link.display().to_string()), "{err}");
+    // The same folder, not a link, passes (this user owns it all under Wine).
+    std::fs::remove_dir(&link).unwrap();
+    log_acl::restrict_to_administrators(&link, Some(&me)).unwrap();
 }
 
 /// Gives `path` the protected DACL of `sddl` (e.g. `D:P(A;;FA;;;SY)`).

@@ -14,8 +14,11 @@ use clap::Args;
 use super::token::{self, TokenError};
 use crate::config::{self, SocketType};
 
-/// How long we wait for the daemon's `/health` answer.
-const HEALTH_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long we wait for the daemon's `/health` answer. Nothing listening
+/// fails at once (connection refused); this only bounds a daemon that
+/// accepted and is slow, e.g. a loaded terminal server (3 s proved too
+/// short under Wine on a busy 2-core machine).
+const HEALTH_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// `wsconnector inspect [--print-url] [--port N]`
 #[derive(Debug, Clone, Args)]

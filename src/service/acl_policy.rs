@@ -172,8 +172,8 @@ pub struct Entry {
 pub enum AclError {
     /// An untrusted account holds a right that lets it change or swap the file.
     #[error(
-        "{path}: {account} ({sid}) may {right} (access mask {mask:#x}): users could change the \
-         service's configuration. Fix (as an administrator): icacls \"{path}\" /inheritance:d \
+        "{path}: {account} ({sid}) may {right} (access mask {mask:#x}): users could change or \
+         replace it. Fix (as an administrator): icacls \"{path}\" /inheritance:d \
          && icacls \"{path}\" /remove:g *{sid}"
     )]
     Grants {
@@ -190,8 +190,8 @@ pub enum AclError {
     },
     /// No DACL: everyone has full access.
     #[error(
-        "{path} has a NULL DACL (everyone has full access): users could change the service's \
-         configuration. Fix (as an administrator): icacls \"{path}\" /reset"
+        "{path} has a NULL DACL (everyone has full access): users could change or replace \
+         it. Fix (as an administrator): icacls \"{path}\" /reset"
     )]
     NullDacl {
         /// The file or folder.
@@ -201,7 +201,7 @@ pub enum AclError {
     /// rewrite the DACL).
     #[error(
         "{path} is owned by {account} ({sid}), who may change its permissions: users could \
-         change the service's configuration. Fix (as an administrator): icacls \"{path}\" \
+         change or replace it. Fix (as an administrator): icacls \"{path}\" \
          /setowner *S-1-5-32-544"
     )]
     Owner {

@@ -1,7 +1,8 @@
 //! The Windows service's config guard: reads the owner and DACL of
 //! config.xml and of every folder above it up to the drive root, and asks
 //! the pure policy (`service::acl_policy`, where the rules and their reasons
-//! are) whether users could change or swap the file.
+//! are) whether users could change or swap the file. The log folder is
+//! checked by the same rules (`log_acl`).
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -27,12 +28,22 @@ const DENIED: [u8; 2] = [1, 10];
 /// Checks `file` and every folder above it. `own` is the SID the service
 /// runs as (trusted like the Linux guard's service uid).
 pub fn check(file: &Path, own: Option<&str>) -> Result<(), AclError> {
-    let file = std::path::absolute(file).map_err(|e| AclError::Io {
-        path: file.to_path_buf(),
+    check_from(file, Kind::File, own)
+}
+
+/// Checks `folder` and every folder above it by the same rules (the
+/// service's log folder: a user must not own it or be able to swap it).
+pub fn check_folder(folder: &Path, own: Option<&str>) -> Result<(), AclError> {
+    check_from(folder, Kind::Folder, own)
+}
+
+fn check_from(first: &Path, first_kind: Kind, own: Option<&str>) -> Result<(), AclError> {
+    let first = std::path::absolute(first).map_err(|e| AclError::Io {
+        path: first.to_path_buf(),
         message: e.to_string(),
     })?;
-    let mut current = Some(file.as_path());
-    let mut kind = Kind::File;
+    let mut current = Some(first.as_path());
+    let mut kind = first_kind;
     while let Some(path) = current {
         let entry = read(path, kind).map_err(|e| AclError::Io {
             path: path.to_path_buf(),

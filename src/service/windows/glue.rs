@@ -125,7 +125,11 @@ fn serve(loaded: Loaded, ctx: ServiceContext) -> ExitCode {
         .path
         .get_or_insert_with(log_acl::default_log_folder)
         .clone();
-    if let Err(e) = log_acl::restrict_to_administrators(&folder) {
+    // The account the service runs as, trusted by the file-permission
+    // checks (LocalSystem under the SCM; the Wine user under Wine).
+    let me = crate::peer::system().current_user().id;
+    let own = me.starts_with("S-").then_some(me.as_str());
+    if let Err(e) = log_acl::restrict_to_administrators(&folder, own) {
         eprintln!("wsconnector: service: {e}");
         return ExitCode::from(2);
     }
@@ -146,11 +150,9 @@ fn serve(loaded: Loaded, ctx: ServiceContext) -> ExitCode {
     // Only administrators may change the file that decides which origins
     // drive every user's desktop (the policy: service::acl_policy).
     if let ConfigSource::File(file) = &loaded.config.source {
-        let me = crate::peer::system().current_user().id;
-        let own = me.starts_with("S-").then_some(me.as_str());
         if let Err(e) = config_acl::check(file, own) {
-            tracing::error!("service: {e}");
-            eprintln!("wsconnector: service: {e}");
+            tracing::error!("service: the configuration is not safe: {e}");
+            eprintln!("wsconnector: service: the configuration is not safe: {e}");
             return ExitCode::from(2);
         }
     }

@@ -7,6 +7,15 @@
 //! and Administrators, inherited by the log files in it. Each user's own
 //! lines reach that user's log through their session agent
 //! (src/service/user_log.rs), which writes into the user's profile.
+//!
+//! `%ProgramData%` lets every user create folders in it, so a user could
+//! create `wsconnector\logs` before the service does: as its owner they
+//! could rewrite any DACL we set, and a junction there would send our DACL
+//! (and our log) to a folder of their choosing. So the folder must not be a
+//! link, and it and every folder above it must pass the config guard's
+//! folder rules (`service::acl_policy`: owned by SYSTEM, Administrators or
+//! the service's account, nobody else may delete, rename or re-permission
+//! it); otherwise the service refuses to start and says how to fix it.
 
 use std::io;
 use std::path::{Path, PathBuf};
@@ -35,10 +44,28 @@ pub fn default_log_folder() -> PathBuf {
     PathBuf::from(data).join("wsconnector").join("logs")
 }
 
-/// Creates `folder` if needed and gives it [`LOG_FOLDER_SDDL`].
-pub fn restrict_to_administrators(folder: &Path) -> Result<(), String> {
+/// Creates `folder` if needed, checks that no user owns it or could swap it
+/// (see the module doc; `own` is the service's account SID) and gives it
+/// [`LOG_FOLDER_SDDL`].
+pub fn restrict_to_administrators(folder: &Path, own: Option<&str>) -> Result<(), String> {
     std::fs::create_dir_all(folder)
         .map_err(|e| format!("cannot create the log folder {}: {e}", folder.display()))?;
+    // std reports junctions (mount points) as symlinks too.
+    let link = std::fs::symlink_metadata(folder)
+        .map_err(|e| format!("the log folder {}: {e}", folder.display()))?
+        .file_type()
+        .is_symlink();
+    if link {
+        return Err(format!(
+            "the log folder {} is a link or junction: the log could land anywhere. Fix (as an \
+             administrator): rmdir \"{}\" (the service creates the folder itself)",
+            folder.display(),
+            folder.display()
+        ));
+    }
+    super::config_acl::check_folder(folder, own).map_err(|e| {
+        format!("the log folder is not safe: {e} (or, as an administrator, delete the folder: the service creates it itself)")
+    })?;
     let text = wide(LOG_FOLDER_SDDL);
     let mut sd: PSECURITY_DESCRIPTOR = std::ptr::null_mut();
     // SAFETY: `text` is NUL-terminated; the API allocates `sd` with
