@@ -1,13 +1,17 @@
 //! The hub: every open connection's session, and the dispatch of protocol
-//! requests to the context store. It is synchronous and does no I/O: the
-//! connection task hands it text frames and sends whatever the hub puts in the
-//! connection's outbox, so every reply and event reaches a connection in one
-//! global commit order.
+//! requests to the context store. It is synchronous and never waits: the
+//! connection task hands it text frames, and every reply and event reaches a
+//! connection in one global commit order. A plain websocket connection's
+//! messages are written straight to its socket (`server::wire`, never
+//! blocking: what the socket does not take waits in the wire's FIFO); a TLS
+//! connection's go into its outbox, which its task sends.
 //!
 //! INTERFACE CONTRACT (used by `server::connection`; keep these signatures):
 //! - `Hub::new(HubSettings) -> Hub` (cheap `Clone`, shared state inside).
 //! - `Hub::open(&self, PeerInfo) -> Session`: registers a connection and puts
-//!   the hello message first in its outbox.
+//!   the hello message first in its outbox; `Hub::open_direct(&self,
+//!   PeerInfo, Arc<Wire>)` writes the hello and every later text message
+//!   through the wire instead (closes still come through `Session::recv`).
 //! - `Hub::handle(&self, ConnId, &str)`: one inbound text frame; exactly one
 //!   reply goes into that connection's outbox (FAILURE for malformed JSON or
 //!   unknown actions), events go to other connections' outboxes.
@@ -58,6 +62,7 @@ use crate::platform::Platform;
 use crate::protocol::{
     EventName, Hello, StatusEvent, CLOSE_POLICY, CLOSE_TOO_SLOW, PRODUCT, PROTOCOL_VERSION,
 };
+use crate::server::wire::{Sent, Wire};
 use crate::store::Store;
 
 /// Most connections remembered per resume token (the owner and the ones it
@@ -230,7 +235,10 @@ struct State {
 struct Conn {
     peer: PeerInfo,
     /// Bounded outbox; `try_send` only, the hub never waits for a client.
+    /// On a direct connection it carries only closes.
     tx: mpsc::Sender<Outgoing>,
+    /// A plain connection's socket: text messages are written through it.
+    direct: Option<Arc<Wire>>,
     signal: Arc<CloseSignal>,
     /// The resume token announced in this connection's hello.
     token: String,
@@ -333,6 +341,12 @@ impl Session {
         self.rx.len()
     }
 
+    /// True once the hub asked for a close ahead of the backlog (slow
+    /// consumer, revoked origin, logoff) rather than after it.
+    pub fn close_signalled(&self) -> bool {
+        self.signal.is_set.load(Ordering::Acquire)
+    }
+
     /// The next message if one is ready now (tests and draining at shutdown).
     pub fn try_recv(&mut self) -> Option<Outgoing> {
         if let Some((code, reason)) = self.signal.get() {
@@ -418,6 +432,16 @@ impl Hub {
 
     /// Registers a connection; its hello is the first message of its session.
     pub fn open(&self, peer: PeerInfo) -> Session {
+        self.open_with(peer, None)
+    }
+
+    /// Registers a plain connection whose text messages are written straight
+    /// to `wire` (the hello first, under the lock: no event can overtake it).
+    pub fn open_direct(&self, peer: PeerInfo, wire: Arc<Wire>) -> Session {
+        self.open_with(peer, Some(wire))
+    }
+
+    fn open_with(&self, peer: PeerInfo, direct: Option<Arc<Wire>>) -> Session {
         let signal = Arc::new(CloseSignal::default());
         let token = new_token();
         let now = (self.inner.clock)();
@@ -445,8 +469,16 @@ impl Hub {
             native: peer.origin.is_none(),
             origin: peer.origin.as_deref(),
         });
-        // The channel is new and holds at least one message: this cannot fail.
-        let _ = tx.try_send(Outgoing::Text(hello));
+        match &direct {
+            // Nothing is queued on a new wire: this is accepted.
+            Some(wire) => {
+                let _ = wire.send_text(id.0, &hello, capacity);
+            }
+            // The channel is new and holds at least one message: this cannot fail.
+            None => {
+                let _ = tx.try_send(Outgoing::Text(hello));
+            }
+        }
         tracing::debug!(conn = id.0, origin = ?peer.origin, "session opened");
         st.tokens.insert(
             token.clone(),
@@ -462,6 +494,7 @@ impl Hub {
             Conn {
                 peer,
                 tx,
+                direct,
                 signal: signal.clone(),
                 token,
                 dead: false,
@@ -675,9 +708,17 @@ fn push(conns: &mut ConnMap<Conn>, id: ConnId, msg: Outgoing) {
     if conn.dead {
         return;
     }
-    match conn.tx.try_send(msg) {
-        Ok(()) => conn.msgs_out += 1,
-        Err(mpsc::error::TrySendError::Full(_)) => {
+    let sent = match (&conn.direct, msg) {
+        (Some(wire), Outgoing::Text(text)) => wire.send_text(id.0, &text, conn.tx.max_capacity()),
+        (_, msg) => match conn.tx.try_send(msg) {
+            Ok(()) => Sent::Accepted,
+            Err(mpsc::error::TrySendError::Full(_)) => Sent::Full,
+            Err(mpsc::error::TrySendError::Closed(_)) => Sent::Broken,
+        },
+    };
+    match sent {
+        Sent::Accepted => conn.msgs_out += 1,
+        Sent::Full => {
             conn.dead = true;
             let capacity = conn.tx.max_capacity();
             tracing::info!(
@@ -690,6 +731,6 @@ fn push(conns: &mut ConnMap<Conn>, id: ConnId, msg: Outgoing) {
                 format!("too slow: {capacity} messages waiting; reconnect and resume"),
             );
         }
-        Err(mpsc::error::TrySendError::Closed(_)) => conn.dead = true,
+        Sent::Broken => conn.dead = true,
     }
 }

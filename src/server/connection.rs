@@ -1,9 +1,13 @@
 //! One websocket connection: one task with one `select!` over inbound frames,
 //! the hub's outbox, liveness timers and shutdown. Inbound text goes to the
-//! hub; whatever the hub queues is sent in order. Bad frames end the
-//! connection with the close code RFC 6455 names for them (tungstenite
-//! reports the error but would only drop the TCP connection, so the close
-//! frame is sent here).
+//! hub. On a plain connection the hub writes its messages to the socket
+//! itself (`super::wire`): this task corks the wire while it handles
+//! requests, so their replies leave in one write after the events they
+//! caused, and finishes writes the socket could not take at once. On a TLS
+//! connection whatever the hub queues is sent here, in order. Bad frames
+//! end the connection with the close code RFC 6455 names for them
+//! (tungstenite reports the error but would only drop the TCP connection, so
+//! the close frame is sent here).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +23,7 @@ use tokio_tungstenite::WebSocketStream;
 
 use super::guard::Admitted;
 use super::http::Slot;
+use super::wire::Wire;
 use super::ServerState;
 use crate::hub::{Hub, Outgoing, PeerInfo, Session};
 use crate::inspector::tap::{Direction, Tap};
@@ -58,20 +63,29 @@ enum End {
 
 /// Run the connection until it closes. The hub session is opened here and
 /// closed when the task ends, so a disconnect always unregisters.
-pub async fn run<S>(mut ws: Ws<S>, admitted: Admitted, state: Arc<ServerState>, slot: Slot)
-where
+pub async fn run<S>(
+    mut ws: Ws<S>,
+    wire: Option<Arc<Wire>>,
+    admitted: Admitted,
+    state: Arc<ServerState>,
+    slot: Slot,
+) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let _slot = slot;
     let hub = state.hub_for(&admitted.user);
-    let mut session = hub.open(PeerInfo {
+    let peer = PeerInfo {
         os_user: admitted.user.clone(),
         origin: admitted.origin.clone(),
         capabilities: admitted.capabilities,
         read: admitted.read.clone(),
         write: admitted.write.clone(),
         open_url_patterns: admitted.open_url_patterns.clone(),
-    });
+    };
+    let mut session = match &wire {
+        Some(wire) => hub.open_direct(peer, wire.clone()),
+        None => hub.open(peer),
+    };
     let id = session.id;
     // A configuration reload between the handshake and `open` did not see
     // this connection: re-decide its grants against the file in force now.
@@ -83,7 +97,7 @@ where
         capabilities = ?admitted.capabilities.names(),
         "websocket connected"
     );
-    let end = drive(&mut ws, &mut session, &state, &hub).await;
+    let end = drive(&mut ws, wire.as_deref(), &mut session, &state, &hub).await;
     hub.close(id);
     match end {
         End::Close(code, reason) => {
@@ -180,6 +194,7 @@ where
 /// clears the pong deadline; anything that ends the connection is `Err`.
 async fn on_frame<S>(
     ws: &mut Ws<S>,
+    wire: Option<&Wire>,
     session: &Session,
     state: &ServerState,
     hub: &Hub,
@@ -219,6 +234,10 @@ where
         // tungstenite answers pings and close frames itself.
         Some(Ok(Message::Ping(_) | Message::Frame(_))) => Ok(false),
         Some(Ok(Message::Close(_))) => {
+            // Tungstenite's answer must be written, not held by the cork.
+            if let Some(wire) = wire {
+                wire.uncork();
+            }
             // Drain until tungstenite has answered and the stream ends.
             while let Some(Ok(_)) = ws.next().await {}
             Err(End::Gone("closed by client"))
@@ -226,7 +245,13 @@ where
     }
 }
 
-async fn drive<S>(ws: &mut Ws<S>, session: &mut Session, state: &ServerState, hub: &Hub) -> End
+async fn drive<S>(
+    ws: &mut Ws<S>,
+    wire: Option<&Wire>,
+    session: &mut Session,
+    state: &ServerState,
+    hub: &Hub,
+) -> End
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -247,6 +272,10 @@ where
     tokio::pin!(closing);
     let timer = sleep_until(next_ping);
     tokio::pin!(timer);
+    // The wire's wake-up, registered once and renewed only after it fired
+    // (a plain connection's task wakes for nothing else the hub does).
+    let wire_wake = wire_wake(wire);
+    tokio::pin!(wire_wake);
     loop {
         let hello_at = hello_deadline.filter(|_| !got_request);
         let timer_at = [Some(next_ping), pong_due, hello_at]
@@ -269,7 +298,25 @@ where
                 let _ = timeout(write_deadline, ws.flush()).await;
                 return End::Close(close::GOING_AWAY, "server shutting down".into());
             }
+            () = &mut wire_wake => {
+                wire_wake.set(self::wire_wake(wire));
+                if let Some(wire) = wire {
+                    // What the socket did not take at once; a peer that
+                    // takes nothing for a whole pong timeout is dead.
+                    match timeout(write_deadline, wire.drain()).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => return End::Gone("I/O error"),
+                        Err(_) => return End::Gone("peer takes no data: write timed out"),
+                    }
+                }
+            }
             out = session.recv() => {
+                if let (Some(wire), Outgoing::Close { .. }) = (wire, &out) {
+                    if session.close_signalled() {
+                        // Ahead of the backlog: the close frame goes next.
+                        wire.discard_unsent();
+                    }
+                }
                 let batch = send_batch(ws, out, session, &state.inspector.tap);
                 tokio::pin!(batch);
                 // Nearly always the socket takes the batch at once: only a
@@ -292,10 +339,18 @@ where
                 // pipelines requests gets its replies in one write, and the
                 // events they cause reach subscribers in larger batches.
                 let mut requests = false;
+                if let Some(wire) = wire {
+                    wire.cork();
+                }
                 for taken in 1.. {
-                    match on_frame(ws, session, state, hub, frame, &mut pong_due).await {
+                    match on_frame(ws, wire, session, state, hub, frame, &mut pong_due).await {
                         Ok(request) => requests |= request,
-                        Err(end) => return end,
+                        Err(end) => {
+                            if let Some(wire) = wire {
+                                wire.uncork();
+                            }
+                            return end;
+                        }
                     }
                     if taken >= MAX_BATCH {
                         break;
@@ -305,13 +360,21 @@ where
                         None => break,
                     }
                 }
+                if let Some(wire) = wire {
+                    // The replies, in one write; the events to plain
+                    // connections already went out while they were handled.
+                    wire.uncork();
+                }
                 if requests {
                     got_request = true;
-                    // Let the connections these requests woke send their
-                    // events before this one sends its replies: the writer
-                    // already knows its write succeeded, the subscribers
-                    // are waiting (one write less before the event).
-                    tokio::task::yield_now().await;
+                    if wire.is_none() {
+                        // Let the connections these requests woke send their
+                        // events before this one sends its replies: the
+                        // writer already knows its write succeeded, the
+                        // subscribers are waiting (one write less before
+                        // the event).
+                        tokio::task::yield_now().await;
+                    }
                 }
             }
             _ = &mut timer => {
@@ -335,5 +398,14 @@ where
                 }
             }
         }
+    }
+}
+
+/// Resolves when the hub queued something on `wire` that this task must
+/// write; never without a wire.
+async fn wire_wake(wire: Option<&Wire>) {
+    match wire {
+        Some(wire) => wire.notified().await,
+        None => std::future::pending().await,
     }
 }
