@@ -55,10 +55,12 @@ const CLOSE_HANDSHAKE: Duration = Duration::from_secs(2);
 
 type Ws<S> = WebSocketStream<S>;
 
-/// Why the connection ends: a close frame to send, or nothing (peer gone).
+/// Why the connection ends: a close frame to send, nothing (peer gone), or
+/// the client's close (tungstenite answers it on the next read).
 enum End {
     Close(u16, String),
     Gone(&'static str),
+    ClosedByClient,
 }
 
 /// Run the connection until it closes. The hub session is opened here and
@@ -110,6 +112,21 @@ pub async fn run<S>(
             send_close(&mut ws, code, &reason).await;
         }
         End::Gone(why) => tracing::info!(conn = id.0, why, "websocket disconnected"),
+        End::ClosedByClient => {
+            // Read until tungstenite has answered and the stream ends.
+            while let Some(Ok(_)) = ws.next().await {}
+            // On a plain connection its answer is still in the wire: as a
+            // server it ends the stream without flushing (it expects the
+            // socket to take the bytes at once).
+            if let Some(wire) = &wire {
+                let _ = timeout(CLOSE_HANDSHAKE, wire.drain()).await;
+            }
+            tracing::info!(
+                conn = id.0,
+                why = "closed by client",
+                "websocket disconnected"
+            );
+        }
     }
 }
 
@@ -192,18 +209,14 @@ where
 
 /// One inbound frame: a request goes to the hub (true is returned), a pong
 /// clears the pong deadline; anything that ends the connection is `Err`.
-async fn on_frame<S>(
-    ws: &mut Ws<S>,
-    wire: Option<&Wire>,
+/// Never waits: the requests already received are handled in one go.
+fn on_frame(
     session: &Session,
     state: &ServerState,
     hub: &Hub,
     frame: Option<Result<Message, WsError>>,
     pong_due: &mut Option<Instant>,
-) -> Result<bool, End>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
+) -> Result<bool, End> {
     match frame {
         None => Err(End::Gone("closed")),
         Some(Err(e)) => Err(close_for(&e)),
@@ -233,15 +246,7 @@ where
         }
         // tungstenite answers pings and close frames itself.
         Some(Ok(Message::Ping(_) | Message::Frame(_))) => Ok(false),
-        Some(Ok(Message::Close(_))) => {
-            // Tungstenite's answer must be written, not held by the cork.
-            if let Some(wire) = wire {
-                wire.uncork();
-            }
-            // Drain until tungstenite has answered and the stream ends.
-            while let Some(Ok(_)) = ws.next().await {}
-            Err(End::Gone("closed by client"))
-        }
+        Some(Ok(Message::Close(_))) => Err(End::ClosedByClient),
     }
 }
 
@@ -339,17 +344,16 @@ where
                 // pipelines requests gets its replies in one write, and the
                 // events they cause reach subscribers in larger batches.
                 let mut requests = false;
+                let mut ended = None;
                 if let Some(wire) = wire {
                     wire.cork();
                 }
                 for taken in 1.. {
-                    match on_frame(ws, wire, session, state, hub, frame, &mut pong_due).await {
+                    match on_frame(session, state, hub, frame, &mut pong_due) {
                         Ok(request) => requests |= request,
                         Err(end) => {
-                            if let Some(wire) = wire {
-                                wire.uncork();
-                            }
-                            return end;
+                            ended = Some(end);
+                            break;
                         }
                     }
                     if taken >= MAX_BATCH {
@@ -364,6 +368,9 @@ where
                     // The replies, in one write; the events to plain
                     // connections already went out while they were handled.
                     wire.uncork();
+                }
+                if let Some(end) = ended {
+                    return end;
                 }
                 if requests {
                     got_request = true;
