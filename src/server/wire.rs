@@ -14,11 +14,15 @@
 //!   `AsyncWrite`, which takes whole buffers into the same FIFO, so the two
 //!   writers' frames never interleave.
 //!
-//! The connection task corks its wire while it handles a batch of requests
-//! and uncorks it after: the replies leave in one write, after the events
-//! they caused went out directly. It drains the FIFO (with its write
-//! deadline) when woken. Reads go through [`WireIo`] too: hyper's leftover
-//! bytes first, then the socket.
+//! A batch of requests holds the wires of the connections its events go to
+//! ([`Wire::hold`], by the hub) and releases them at its end: each socket
+//! gets one `writev` per batch, not one per event (at saturation a batch is
+//! dozens of pipelined requests, and the kernel's cost per write was most
+//! of the daemon's CPU; docs/performance.md). The connection task also corks
+//! its own wire while it handles the batch and uncorks it after: the
+//! replies leave in one write, after the events they caused. It drains the
+//! FIFO (with its write deadline) when woken. Reads go through [`WireIo`]
+//! too: hyper's leftover bytes first, then the socket.
 //!
 //! A TLS connection cannot be shared this way (the TLS state is not
 //! `Sync`-writable from two places) and keeps the task-per-write path.
@@ -134,6 +138,9 @@ struct Out {
     frames: usize,
     /// The connection task is handling requests: queue, do not write.
     corked: bool,
+    /// A batch of requests (any connection's) holds this wire's frames:
+    /// queue, do not write; the batch's end writes them.
+    held: bool,
     /// A write failed: nothing more is written.
     broken: bool,
 }
@@ -176,6 +183,7 @@ impl std::fmt::Debug for Wire {
         f.debug_struct("Wire")
             .field("queued", &out.queue.len())
             .field("corked", &out.corked)
+            .field("held", &out.held)
             .field("broken", &out.broken)
             .finish()
     }
@@ -209,10 +217,11 @@ impl Wire {
         // The inspector's trace: one atomic load while none is open.
         self.tap.record(conn, Direction::Out, payload.as_str());
         let chunk = Chunk::text(payload.clone());
-        if !out.queue.is_empty() || out.corked {
+        if !out.queue.is_empty() || out.corked || out.held {
             out.queue.push_back(chunk);
             out.frames += 1;
-            if !out.corked {
+            // Whoever corked or holds the wire writes it when done.
+            if !out.corked && !out.held {
                 self.wake.notify_one();
             }
             return Sent::Accepted;
@@ -254,13 +263,37 @@ impl Wire {
         self.lock().corked = true;
     }
 
-    /// Writes what was held (one `writev` for a batch of replies). Whatever
-    /// the socket does not take now is left for [`Wire::poll_drain`], and
-    /// the task is woken for it.
+    /// Writes what was corked (one `writev` for a batch of replies), unless
+    /// a batch still holds the wire (its release writes it then).
     pub fn uncork(&self) {
         let mut out = self.lock();
         out.corked = false;
-        match self.write_queued(&mut out) {
+        self.write_unblocked(&mut out);
+    }
+
+    /// Holds every write in the FIFO until [`Wire::release`], for a batch
+    /// of requests whose events go to this connection. True when it was not
+    /// held already: the caller must then release it once.
+    pub fn hold(&self) -> bool {
+        !std::mem::replace(&mut self.lock().held, true)
+    }
+
+    /// The batch that held the wire is done: writes what waits, in one
+    /// `writev`, unless the connection task has it corked.
+    pub fn release(&self) {
+        let mut out = self.lock();
+        out.held = false;
+        self.write_unblocked(&mut out);
+    }
+
+    /// After a cork or a hold ends: writes the FIFO unless the other one
+    /// still blocks it. Whatever the socket does not take now is left for
+    /// [`Wire::poll_drain`], and the task is woken for it.
+    fn write_unblocked(&self, out: &mut Out) {
+        if out.corked || out.held {
+            return;
+        }
+        match self.write_queued(out) {
             Ok(true) => {}
             Ok(false) | Err(_) => self.wake.notify_one(),
         }
@@ -313,12 +346,12 @@ impl Wire {
     }
 
     /// Writes the whole FIFO, waiting for the socket as needed. Ready at
-    /// once while corked (the uncork writes it).
+    /// once while corked or held (the uncork or release writes it).
     pub fn poll_drain(&self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         loop {
             {
                 let mut out = self.lock();
-                if out.corked || self.write_queued(&mut out)? {
+                if out.corked || out.held || self.write_queued(&mut out)? {
                     return Poll::Ready(Ok(()));
                 }
             }
@@ -449,6 +482,34 @@ mod tests {
         assert_eq!(got, [0x81, 1, b'a', 0x8a, 0, 0x81, 2, b'b', b'c']);
         assert_eq!(wire.send_text(1, &Utf8Bytes::from("d"), 8), Sent::Accepted);
         assert_eq!(read_exact(&mut client, 3).await, [0x81, 1, b'd']);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn held_frames_wait_for_the_release_and_for_the_cork() {
+        let (wire, mut client) = pair().await;
+        std::future::poll_fn(|cx| wire.stream.poll_write_ready(cx))
+            .await
+            .unwrap();
+        assert!(wire.hold());
+        assert!(!wire.hold(), "already held: one release is owed");
+        assert_eq!(wire.send_text(1, &Utf8Bytes::from("a"), 8), Sent::Accepted);
+        assert_eq!(wire.send_text(1, &Utf8Bytes::from("b"), 8), Sent::Accepted);
+        // The task's drain leaves them to the release.
+        wire.drain().await.unwrap();
+        assert_eq!(wire.lock().queue.len(), 2);
+        // Released while the task has it corked: the uncork writes them.
+        wire.cork();
+        wire.release();
+        assert_eq!(wire.lock().queue.len(), 2);
+        wire.uncork();
+        assert!(wire.lock().queue.is_empty());
+        assert_eq!(
+            read_exact(&mut client, 6).await,
+            [0x81, 1, b'a', 0x81, 1, b'b']
+        );
+        // Not held any more: written at once.
+        assert_eq!(wire.send_text(1, &Utf8Bytes::from("c"), 8), Sent::Accepted);
+        assert!(wire.lock().queue.is_empty());
     }
 
     #[tokio::test(flavor = "current_thread")]
