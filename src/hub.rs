@@ -27,7 +27,9 @@
 //!
 //! Also: `Hub::with_clock` (tests control time), `Hub::close_with` (the
 //! connection task may ask for a close, e.g. 1008 for abuse),
-//! `Session::try_recv` and `Session::queued`. The wire format is
+//! `Hub::batch` (the messages of a batch of requests reach each plain
+//! connection in one write, at the batch's end), `Session::try_recv` and
+//! `Session::queued`. The wire format is
 //! `crate::protocol`, documented in docs/protocol.md.
 //!
 //! Before a well-formed request runs, `limits` counts it against its rate
@@ -229,6 +231,41 @@ struct State {
     /// Rate-limit counters by (OS user, origin, request type): they outlive
     /// connections so reconnecting does not reset them.
     rate: limits::RateLimiter,
+    /// The wires open batches hold (`Hub::batch`).
+    held: Held,
+}
+
+/// Plain connections whose messages wait for the end of a batch of requests.
+#[derive(Default)]
+struct Held {
+    /// Batches open now: while any is, `push` holds the wires it writes to.
+    batches: usize,
+    /// Each wire held, once; released by the next batch to end.
+    wires: Vec<Arc<Wire>>,
+}
+
+/// A batch of requests a connection task handles at once (see
+/// [`Hub::batch`]); its end writes what it held.
+#[must_use = "the batch ends when this is dropped"]
+pub struct Batch<'a> {
+    hub: &'a Hub,
+}
+
+impl Drop for Batch<'_> {
+    fn drop(&mut self) {
+        let wires = {
+            let mut st = lock(&self.hub.inner.state);
+            st.held.batches -= 1;
+            // Also what another batch, still open, held: released a little
+            // early rather than waiting for it (batches never wait for each
+            // other, and no wire stays held after the last one ends).
+            std::mem::take(&mut st.held.wires)
+        };
+        // Outside the lock: each is one non-blocking `writev`.
+        for wire in wires {
+            wire.release();
+        }
+    }
 }
 
 /// The hub's side of one connection.
@@ -420,6 +457,7 @@ impl Hub {
                     tokens: HashMap::new(),
                     pickups: desktop::Pickups::default(),
                     rate: limits::RateLimiter::default(),
+                    held: Held::default(),
                 }),
             }),
         }
@@ -505,6 +543,17 @@ impl Hub {
             },
         );
         Session { id, rx, signal }
+    }
+
+    /// Opens a batch of requests: until it is dropped, messages to plain
+    /// connections wait in their wires, and its end writes each wire's in
+    /// one `writev`: at saturation a connection task handles dozens of
+    /// pipelined requests at once, and a write per event made the kernel's
+    /// cost per write most of the daemon's CPU. Drop it before awaiting
+    /// anything: other connections' messages wait while it is open.
+    pub fn batch(&self) -> Batch<'_> {
+        lock(&self.inner.state).held.batches += 1;
+        Batch { hub: self }
     }
 
     /// One inbound text frame from `id`: exactly one reply to it, events to others.
@@ -636,9 +685,10 @@ impl Hub {
             status,
         });
         let mut st = lock(&self.inner.state);
-        let ids: Vec<ConnId> = st.conns.keys().copied().collect();
+        let State { conns, held, .. } = &mut *st;
+        let ids: Vec<ConnId> = conns.keys().copied().collect();
         for id in ids {
-            push(&mut st.conns, id, Outgoing::Text(text.clone()));
+            push(conns, held, id, Outgoing::Text(text.clone()));
         }
     }
 
@@ -698,10 +748,10 @@ fn close_after_queued(conns: &mut ConnMap<Conn>, id: ConnId, code: u16, reason: 
     }
 }
 
-/// Queues `msg` for `id` without ever waiting. A full outbox marks the
-/// connection dead and asks it to close (slow consumer); a dead or gone
-/// connection gets nothing more.
-fn push(conns: &mut ConnMap<Conn>, id: ConnId, msg: Outgoing) {
+/// Queues `msg` for `id` without ever waiting (held for the batch's end
+/// while a batch is open). A full outbox marks the connection dead and asks
+/// it to close (slow consumer); a dead or gone connection gets nothing more.
+fn push(conns: &mut ConnMap<Conn>, held: &mut Held, id: ConnId, msg: Outgoing) {
     let Some(conn) = conns.get_mut(&id) else {
         return;
     };
@@ -709,7 +759,12 @@ fn push(conns: &mut ConnMap<Conn>, id: ConnId, msg: Outgoing) {
         return;
     }
     let sent = match (&conn.direct, msg) {
-        (Some(wire), Outgoing::Text(text)) => wire.send_text(id.0, &text, conn.tx.max_capacity()),
+        (Some(wire), Outgoing::Text(text)) => {
+            if held.batches > 0 && wire.hold() {
+                held.wires.push(wire.clone());
+            }
+            wire.send_text(id.0, &text, conn.tx.max_capacity())
+        }
         (_, msg) => match conn.tx.try_send(msg) {
             Ok(()) => Sent::Accepted,
             Err(mpsc::error::TrySendError::Full(_)) => Sent::Full,

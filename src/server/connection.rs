@@ -209,7 +209,7 @@ where
 
 /// One inbound frame: a request goes to the hub (true is returned), a pong
 /// clears the pong deadline; anything that ends the connection is `Err`.
-/// Never waits: the requests already received are handled in one go.
+/// Never waits: it runs inside a batch (`Hub::batch`).
 fn on_frame(
     session: &Session,
     state: &ServerState,
@@ -341,13 +341,16 @@ where
                 let mut frame = frame;
                 // Take every request already received (up to MAX_BATCH)
                 // before the loop sends the replies: a client that
-                // pipelines requests gets its replies in one write, and the
-                // events they cause reach subscribers in larger batches.
+                // pipelines requests gets its replies in one write (the
+                // cork), and the events they cause reach each plain
+                // connection in one write at the batch's end (`Hub::batch`),
+                // just before. Nothing in the batch awaits.
                 let mut requests = false;
                 let mut ended = None;
                 if let Some(wire) = wire {
                     wire.cork();
                 }
+                let batch = hub.batch();
                 for taken in 1.. {
                     match on_frame(session, state, hub, frame, &mut pong_due) {
                         Ok(request) => requests |= request,
@@ -364,9 +367,9 @@ where
                         None => break,
                     }
                 }
+                drop(batch);
                 if let Some(wire) = wire {
-                    // The replies, in one write; the events to plain
-                    // connections already went out while they were handled.
+                    // The replies, in one write.
                     wire.uncork();
                 }
                 if let Some(end) = ended {
