@@ -380,6 +380,14 @@ pub struct WireIo {
 impl WireIo {
     /// Tungstenite's side of `wire`.
     pub fn new(wire: Arc<Wire>, leftover: Bytes) -> WireIo {
+        // `leftover` is a view into hyper's read buffer (8 KiB or more):
+        // keeping it, even empty, keeps that whole buffer for the life of
+        // the connection. Copy the few bytes instead.
+        let leftover = if leftover.is_empty() {
+            Bytes::new()
+        } else {
+            Bytes::copy_from_slice(&leftover)
+        };
         WireIo { wire, leftover }
     }
 }
