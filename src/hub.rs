@@ -1,13 +1,17 @@
 //! The hub: every open connection's session, and the dispatch of protocol
-//! requests to the context store. It is synchronous and does no I/O: the
-//! connection task hands it text frames and sends whatever the hub puts in the
-//! connection's outbox, so every reply and event reaches a connection in one
-//! global commit order.
+//! requests to the context store. It is synchronous and never waits: the
+//! connection task hands it text frames, and every reply and event reaches a
+//! connection in one global commit order. A plain websocket connection's
+//! messages are written straight to its socket (`server::wire`, never
+//! blocking: what the socket does not take waits in the wire's FIFO); a TLS
+//! connection's go into its outbox, which its task sends.
 //!
 //! INTERFACE CONTRACT (used by `server::connection`; keep these signatures):
 //! - `Hub::new(HubSettings) -> Hub` (cheap `Clone`, shared state inside).
 //! - `Hub::open(&self, PeerInfo) -> Session`: registers a connection and puts
-//!   the hello message first in its outbox.
+//!   the hello message first in its outbox; `Hub::open_direct(&self,
+//!   PeerInfo, Arc<Wire>)` writes the hello and every later text message
+//!   through the wire instead (closes still come through `Session::recv`).
 //! - `Hub::handle(&self, ConnId, &str)`: one inbound text frame; exactly one
 //!   reply goes into that connection's outbox (FAILURE for malformed JSON or
 //!   unknown actions), events go to other connections' outboxes.
@@ -23,7 +27,9 @@
 //!
 //! Also: `Hub::with_clock` (tests control time), `Hub::close_with` (the
 //! connection task may ask for a close, e.g. 1008 for abuse),
-//! `Session::try_recv` and `Session::queued`. The wire format is
+//! `Hub::batch` (the messages of a batch of requests reach each plain
+//! connection in one write, at the batch's end), `Session::try_recv` and
+//! `Session::queued`. The wire format is
 //! `crate::protocol`, documented in docs/protocol.md.
 //!
 //! Before a well-formed request runs, `limits` counts it against its rate
@@ -58,6 +64,7 @@ use crate::platform::Platform;
 use crate::protocol::{
     EventName, Hello, StatusEvent, CLOSE_POLICY, CLOSE_TOO_SLOW, PRODUCT, PROTOCOL_VERSION,
 };
+use crate::server::wire::{Sent, Wire};
 use crate::store::Store;
 
 /// Most connections remembered per resume token (the owner and the ones it
@@ -224,13 +231,51 @@ struct State {
     /// Rate-limit counters by (OS user, origin, request type): they outlive
     /// connections so reconnecting does not reset them.
     rate: limits::RateLimiter,
+    /// The wires open batches hold (`Hub::batch`).
+    held: Held,
+}
+
+/// Plain connections whose messages wait for the end of a batch of requests.
+#[derive(Default)]
+struct Held {
+    /// Batches open now: while any is, `push` holds the wires it writes to.
+    batches: usize,
+    /// Each wire held, once; released by the next batch to end.
+    wires: Vec<Arc<Wire>>,
+}
+
+/// A batch of requests a connection task handles at once (see
+/// [`Hub::batch`]); its end writes what it held.
+#[must_use = "the batch ends when this is dropped"]
+pub struct Batch<'a> {
+    hub: &'a Hub,
+}
+
+impl Drop for Batch<'_> {
+    fn drop(&mut self) {
+        let wires = {
+            let mut st = lock(&self.hub.inner.state);
+            st.held.batches -= 1;
+            // Also what another batch, still open, held: released a little
+            // early rather than waiting for it (batches never wait for each
+            // other, and no wire stays held after the last one ends).
+            std::mem::take(&mut st.held.wires)
+        };
+        // Outside the lock: each is one non-blocking `writev`.
+        for wire in wires {
+            wire.release();
+        }
+    }
 }
 
 /// The hub's side of one connection.
 struct Conn {
     peer: PeerInfo,
     /// Bounded outbox; `try_send` only, the hub never waits for a client.
+    /// On a direct connection it carries only closes.
     tx: mpsc::Sender<Outgoing>,
+    /// A plain connection's socket: text messages are written through it.
+    direct: Option<Arc<Wire>>,
     signal: Arc<CloseSignal>,
     /// The resume token announced in this connection's hello.
     token: String,
@@ -333,6 +378,12 @@ impl Session {
         self.rx.len()
     }
 
+    /// True once the hub asked for a close ahead of the backlog (slow
+    /// consumer, revoked origin, logoff) rather than after it.
+    pub fn close_signalled(&self) -> bool {
+        self.signal.is_set.load(Ordering::Acquire)
+    }
+
     /// The next message if one is ready now (tests and draining at shutdown).
     pub fn try_recv(&mut self) -> Option<Outgoing> {
         if let Some((code, reason)) = self.signal.get() {
@@ -406,6 +457,7 @@ impl Hub {
                     tokens: HashMap::new(),
                     pickups: desktop::Pickups::default(),
                     rate: limits::RateLimiter::default(),
+                    held: Held::default(),
                 }),
             }),
         }
@@ -418,6 +470,16 @@ impl Hub {
 
     /// Registers a connection; its hello is the first message of its session.
     pub fn open(&self, peer: PeerInfo) -> Session {
+        self.open_with(peer, None)
+    }
+
+    /// Registers a plain connection whose text messages are written straight
+    /// to `wire` (the hello first, under the lock: no event can overtake it).
+    pub fn open_direct(&self, peer: PeerInfo, wire: Arc<Wire>) -> Session {
+        self.open_with(peer, Some(wire))
+    }
+
+    fn open_with(&self, peer: PeerInfo, direct: Option<Arc<Wire>>) -> Session {
         let signal = Arc::new(CloseSignal::default());
         let token = new_token();
         let now = (self.inner.clock)();
@@ -445,8 +507,16 @@ impl Hub {
             native: peer.origin.is_none(),
             origin: peer.origin.as_deref(),
         });
-        // The channel is new and holds at least one message: this cannot fail.
-        let _ = tx.try_send(Outgoing::Text(hello));
+        match &direct {
+            // Nothing is queued on a new wire: this is accepted.
+            Some(wire) => {
+                let _ = wire.send_text(id.0, &hello, capacity);
+            }
+            // The channel is new and holds at least one message: this cannot fail.
+            None => {
+                let _ = tx.try_send(Outgoing::Text(hello));
+            }
+        }
         tracing::debug!(conn = id.0, origin = ?peer.origin, "session opened");
         st.tokens.insert(
             token.clone(),
@@ -462,6 +532,7 @@ impl Hub {
             Conn {
                 peer,
                 tx,
+                direct,
                 signal: signal.clone(),
                 token,
                 dead: false,
@@ -472,6 +543,17 @@ impl Hub {
             },
         );
         Session { id, rx, signal }
+    }
+
+    /// Opens a batch of requests: until it is dropped, messages to plain
+    /// connections wait in their wires, and its end writes each wire's in
+    /// one `writev`: at saturation a connection task handles dozens of
+    /// pipelined requests at once, and a write per event made the kernel's
+    /// cost per write most of the daemon's CPU. Drop it before awaiting
+    /// anything: other connections' messages wait while it is open.
+    pub fn batch(&self) -> Batch<'_> {
+        lock(&self.inner.state).held.batches += 1;
+        Batch { hub: self }
     }
 
     /// One inbound text frame from `id`: exactly one reply to it, events to others.
@@ -603,9 +685,10 @@ impl Hub {
             status,
         });
         let mut st = lock(&self.inner.state);
-        let ids: Vec<ConnId> = st.conns.keys().copied().collect();
+        let State { conns, held, .. } = &mut *st;
+        let ids: Vec<ConnId> = conns.keys().copied().collect();
         for id in ids {
-            push(&mut st.conns, id, Outgoing::Text(text.clone()));
+            push(conns, held, id, Outgoing::Text(text.clone()));
         }
     }
 
@@ -665,19 +748,32 @@ fn close_after_queued(conns: &mut ConnMap<Conn>, id: ConnId, code: u16, reason: 
     }
 }
 
-/// Queues `msg` for `id` without ever waiting. A full outbox marks the
-/// connection dead and asks it to close (slow consumer); a dead or gone
-/// connection gets nothing more.
-fn push(conns: &mut ConnMap<Conn>, id: ConnId, msg: Outgoing) {
+/// Queues `msg` for `id` without ever waiting (held for the batch's end
+/// while a batch is open). A full outbox marks the connection dead and asks
+/// it to close (slow consumer); a dead or gone connection gets nothing more.
+fn push(conns: &mut ConnMap<Conn>, held: &mut Held, id: ConnId, msg: Outgoing) {
     let Some(conn) = conns.get_mut(&id) else {
         return;
     };
     if conn.dead {
         return;
     }
-    match conn.tx.try_send(msg) {
-        Ok(()) => conn.msgs_out += 1,
-        Err(mpsc::error::TrySendError::Full(_)) => {
+    let sent = match (&conn.direct, msg) {
+        (Some(wire), Outgoing::Text(text)) => {
+            if held.batches > 0 && wire.hold() {
+                held.wires.push(wire.clone());
+            }
+            wire.send_text(id.0, &text, conn.tx.max_capacity())
+        }
+        (_, msg) => match conn.tx.try_send(msg) {
+            Ok(()) => Sent::Accepted,
+            Err(mpsc::error::TrySendError::Full(_)) => Sent::Full,
+            Err(mpsc::error::TrySendError::Closed(_)) => Sent::Broken,
+        },
+    };
+    match sent {
+        Sent::Accepted => conn.msgs_out += 1,
+        Sent::Full => {
             conn.dead = true;
             let capacity = conn.tx.max_capacity();
             tracing::info!(
@@ -690,6 +786,6 @@ fn push(conns: &mut ConnMap<Conn>, id: ConnId, msg: Outgoing) {
                 format!("too slow: {capacity} messages waiting; reconnect and resume"),
             );
         }
-        Err(mpsc::error::TrySendError::Closed(_)) => conn.dead = true,
+        Sent::Broken => conn.dead = true,
     }
 }

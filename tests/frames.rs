@@ -234,3 +234,64 @@ async fn shutdown_sends_stopping_service_then_1001_and_drains() {
     timeout(DEADLINE, d.wait()).await.expect("drained in time");
     assert!(TcpStream::connect(addr).await.is_err(), "listener closed");
 }
+
+/// Reads one server text frame and parses it.
+async fn read_text_json(s: &mut TcpStream) -> serde_json::Value {
+    let fut = async {
+        let mut h = [0u8; 2];
+        s.read_exact(&mut h).await.expect("a frame before EOF");
+        assert_eq!(h[0], 0x81, "a final, unfragmented text frame");
+        assert_eq!(h[1] & 0x80, 0, "a server never masks");
+        let mut len = (h[1] & 0x7f) as usize;
+        if len == 126 {
+            let mut l = [0u8; 2];
+            s.read_exact(&mut l).await.unwrap();
+            len = u16::from_be_bytes(l) as usize;
+        }
+        let mut payload = vec![0u8; len];
+        s.read_exact(&mut payload).await.unwrap();
+        serde_json::from_slice(&payload).expect("JSON")
+    };
+    timeout(DEADLINE, fut).await.expect("a text frame in time")
+}
+
+/// Requests that arrive in the same TCP segment as the handshake are bytes
+/// hyper already read: the connection must hand them to the websocket, in
+/// order, before anything it reads from the socket afterwards.
+#[tokio::test]
+async fn requests_sent_with_the_handshake_are_answered_in_order() {
+    let d = start_with(|_| {}).await;
+    let mut s = TcpStream::connect(v4(&d)).await.unwrap();
+    let mut bytes = format!(
+        "{}\r\n\r\n",
+        upgrade_head(&host(&d), &[]).replace('\n', "\r\n")
+    )
+    .into_bytes();
+    bytes.extend(frame(0x81, br#"{"action":"getHost","requestId":1}"#));
+    bytes.extend(frame(0x81, br#"{"action":"getUser","requestId":2}"#));
+    s.write_all(&bytes).await.unwrap();
+    let r = timeout(DEADLINE, async {
+        let mut head = Vec::new();
+        let mut byte = [0u8; 1];
+        while !head.ends_with(b"\r\n\r\n") {
+            assert_eq!(s.read(&mut byte).await.unwrap(), 1);
+            head.push(byte[0]);
+        }
+        String::from_utf8(head).unwrap()
+    })
+    .await
+    .expect("the 101 in time");
+    assert!(r.starts_with("HTTP/1.1 101"), "{r}");
+    assert_eq!(read_text_json(&mut s).await["type"], "hello");
+    let first = read_text_json(&mut s).await;
+    assert_eq!(first["requestId"], 1, "{first}");
+    assert_eq!(first["result"], "SUCCESS", "{first}");
+    let second = read_text_json(&mut s).await;
+    assert_eq!(second["requestId"], 2, "{second}");
+    assert_eq!(second["result"], "SUCCESS", "{second}");
+    // And the connection goes on reading the socket after them.
+    s.write_all(&frame(0x81, br#"{"action":"getHost","requestId":3}"#))
+        .await
+        .unwrap();
+    assert_eq!(read_text_json(&mut s).await["requestId"], 3);
+}

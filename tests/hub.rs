@@ -953,6 +953,74 @@ fn server_status_reaches_every_connection() {
     assert_eq!(b.take_events(), vec![expected]);
 }
 
+/// The next server frame on a plain connection's socket (unmasked text).
+fn read_frame(socket: &mut std::net::TcpStream) -> Value {
+    use std::io::Read;
+    let mut head = [0u8; 2];
+    socket.read_exact(&mut head).unwrap();
+    assert_eq!(head[0], 0x81, "a final text frame");
+    let len = match head[1] {
+        126 => {
+            let mut n = [0u8; 2];
+            socket.read_exact(&mut n).unwrap();
+            usize::from(u16::from_be_bytes(n))
+        }
+        n => usize::from(n),
+    };
+    let mut payload = vec![0u8; len];
+    socket.read_exact(&mut payload).unwrap();
+    serde_json::from_slice(&payload).unwrap()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_batch_holds_a_plain_connections_events_until_it_ends() {
+    use std::io::Read;
+    use wsconnector::inspector::tap::Tap;
+    use wsconnector::server::wire::Wire;
+
+    let h = hub();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    // A std client: its non-blocking read asks the kernel (tokio's
+    // `try_read` would answer from its readiness cache).
+    let mut socket = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_secs(5)))
+        .unwrap();
+    let (server, _) = listener.accept().await.unwrap();
+    let sub = h.open_direct(
+        native(),
+        Arc::new(Wire::new(server, Arc::new(Tap::default()))),
+    );
+    h.handle(
+        sub.id,
+        r#"{"action":"createEnvironment","environment":"E","clientName":"s"}"#,
+    );
+    h.handle(
+        sub.id,
+        r#"{"action":"setNotificationsOn","environment":"E","name":"*"}"#,
+    );
+    for kind in ["hello", "reply", "reply"] {
+        assert_eq!(read_frame(&mut socket)["type"], kind);
+    }
+    let mut writer = Client::open(&h, peer());
+    writer.register("E", "w");
+    let batch = h.batch();
+    writer.set("E", "a", json!(1));
+    writer.set("E", "b", json!(2));
+    // On loopback a write is in the peer's buffer when it returns.
+    socket.set_nonblocking(true).unwrap();
+    let err = socket.read(&mut [0u8; 1]).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock, "held");
+    socket.set_nonblocking(false).unwrap();
+    drop(batch);
+    for var in ["a", "b"] {
+        assert_eq!(read_frame(&mut socket)["VarChanged"], var);
+    }
+    // With no batch open, an event is written at once.
+    writer.set("E", "c", json!(3));
+    assert_eq!(read_frame(&mut socket)["VarChanged"], "c");
+}
+
 #[tokio::test]
 async fn session_recv_yields_messages_then_a_requested_close_first() {
     let h = hub();

@@ -966,7 +966,12 @@ fn finish(hub: &Hub, job: Job, done: Result<Done, ActionError>) {
                 error_code: code,
                 error_message: message,
             };
-            push(&mut st.conns, job.conn, Outgoing::Text(to_text(&reply)));
+            push(
+                &mut st.conns,
+                &mut st.held,
+                job.conn,
+                Outgoing::Text(to_text(&reply)),
+            );
         }
         Answer::PickupEvents => {
             let Work::Pickup(dialog) = &job.work else {
@@ -995,7 +1000,12 @@ fn finish(hub: &Hub, job: Job, done: Result<Done, ActionError>) {
                 error_message: message,
             });
             for c in &askers {
-                push(&mut st.conns, *c, Outgoing::Text(text.clone()));
+                push(
+                    &mut st.conns,
+                    &mut st.held,
+                    *c,
+                    Outgoing::Text(text.clone()),
+                );
             }
             // Into VOICE as a normal write, so subscribers hear of it; the
             // writer is an asker registered there (the store needs a
@@ -1017,7 +1027,7 @@ fn finish(hub: &Hub, job: Job, done: Result<Done, ActionError>) {
                     ),
                 ];
                 match st.store.write(w, &[], writes, false, &VarFilter::default()) {
-                    Ok(commit) => fan_out(&st.store, &mut st.conns, &commit),
+                    Ok(commit) => fan_out(&st.store, &mut st.conns, &mut st.held, &commit),
                     Err(e) => {
                         tracing::warn!(error = %e, key = %dialog.key, "cannot store the pickup result")
                     }

@@ -10,7 +10,7 @@ use serde_json::{json, Map, Value};
 
 use super::desktop::{self, Job, Prepared};
 use super::{
-    push, to_text, Conn, ConnId, ConnMap, HubSettings, Outgoing, PeerInfo, State, MAX_LINEAGE,
+    push, to_text, Conn, ConnId, ConnMap, Held, HubSettings, Outgoing, PeerInfo, State, MAX_LINEAGE,
 };
 use crate::protocol::{
     ContextEvent, ErrorCode, EventName, Outcome, Reply, Request, ResumeEnvironment, ACTIONS,
@@ -293,8 +293,13 @@ pub(super) fn run(
             )
         }
     };
-    push(&mut st.conns, id, Outgoing::Text(to_text(&reply)));
-    fan_out(&st.store, &mut st.conns, &commit);
+    push(
+        &mut st.conns,
+        &mut st.held,
+        id,
+        Outgoing::Text(to_text(&reply)),
+    );
+    fan_out(&st.store, &mut st.conns, &mut st.held, &commit);
     job
 }
 
@@ -332,7 +337,7 @@ fn context_event<'a>(
 /// Queues each event for its recipients, in commit order. Each distinct
 /// payload is serialized once: one without `Values`, and one with `Values`
 /// per distinct read allow-list; recipients share the bytes.
-pub(super) fn fan_out(store: &Store, conns: &mut ConnMap<Conn>, commit: &Commit) {
+pub(super) fn fan_out(store: &Store, conns: &mut ConnMap<Conn>, held: &mut Held, commit: &Commit) {
     for notice in &commit.notices {
         let env = store
             .environment(&notice.environment)
@@ -373,7 +378,7 @@ pub(super) fn fan_out(store: &Store, conns: &mut ConnMap<Conn>, commit: &Commit)
                     })
                     .clone(),
             };
-            push(conns, r.conn, Outgoing::Text(text));
+            push(conns, held, r.conn, Outgoing::Text(text));
         }
     }
 }

@@ -1,9 +1,13 @@
 //! One websocket connection: one task with one `select!` over inbound frames,
 //! the hub's outbox, liveness timers and shutdown. Inbound text goes to the
-//! hub; whatever the hub queues is sent in order. Bad frames end the
-//! connection with the close code RFC 6455 names for them (tungstenite
-//! reports the error but would only drop the TCP connection, so the close
-//! frame is sent here).
+//! hub. On a plain connection the hub writes its messages to the socket
+//! itself (`super::wire`): this task corks the wire while it handles
+//! requests, so their replies leave in one write after the events they
+//! caused, and finishes writes the socket could not take at once. On a TLS
+//! connection whatever the hub queues is sent here, in order. Bad frames
+//! end the connection with the close code RFC 6455 names for them
+//! (tungstenite reports the error but would only drop the TCP connection, so
+//! the close frame is sent here).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,6 +23,7 @@ use tokio_tungstenite::WebSocketStream;
 
 use super::guard::Admitted;
 use super::http::Slot;
+use super::wire::Wire;
 use super::ServerState;
 use crate::hub::{Hub, Outgoing, PeerInfo, Session};
 use crate::inspector::tap::{Direction, Tap};
@@ -50,28 +55,39 @@ const CLOSE_HANDSHAKE: Duration = Duration::from_secs(2);
 
 type Ws<S> = WebSocketStream<S>;
 
-/// Why the connection ends: a close frame to send, or nothing (peer gone).
+/// Why the connection ends: a close frame to send, nothing (peer gone), or
+/// the client's close (tungstenite answers it on the next read).
 enum End {
     Close(u16, String),
     Gone(&'static str),
+    ClosedByClient,
 }
 
 /// Run the connection until it closes. The hub session is opened here and
 /// closed when the task ends, so a disconnect always unregisters.
-pub async fn run<S>(mut ws: Ws<S>, admitted: Admitted, state: Arc<ServerState>, slot: Slot)
-where
+pub async fn run<S>(
+    mut ws: Ws<S>,
+    wire: Option<Arc<Wire>>,
+    admitted: Admitted,
+    state: Arc<ServerState>,
+    slot: Slot,
+) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let _slot = slot;
     let hub = state.hub_for(&admitted.user);
-    let mut session = hub.open(PeerInfo {
+    let peer = PeerInfo {
         os_user: admitted.user.clone(),
         origin: admitted.origin.clone(),
         capabilities: admitted.capabilities,
         read: admitted.read.clone(),
         write: admitted.write.clone(),
         open_url_patterns: admitted.open_url_patterns.clone(),
-    });
+    };
+    let mut session = match &wire {
+        Some(wire) => hub.open_direct(peer, wire.clone()),
+        None => hub.open(peer),
+    };
     let id = session.id;
     // A configuration reload between the handshake and `open` did not see
     // this connection: re-decide its grants against the file in force now.
@@ -83,7 +99,7 @@ where
         capabilities = ?admitted.capabilities.names(),
         "websocket connected"
     );
-    let end = drive(&mut ws, &mut session, &state, &hub).await;
+    let end = drive(&mut ws, wire.as_deref(), &mut session, &state, &hub).await;
     hub.close(id);
     match end {
         End::Close(code, reason) => {
@@ -96,6 +112,21 @@ where
             send_close(&mut ws, code, &reason).await;
         }
         End::Gone(why) => tracing::info!(conn = id.0, why, "websocket disconnected"),
+        End::ClosedByClient => {
+            // Read until tungstenite has answered and the stream ends.
+            while let Some(Ok(_)) = ws.next().await {}
+            // On a plain connection its answer is still in the wire: as a
+            // server it ends the stream without flushing (it expects the
+            // socket to take the bytes at once).
+            if let Some(wire) = &wire {
+                let _ = timeout(CLOSE_HANDSHAKE, wire.drain()).await;
+            }
+            tracing::info!(
+                conn = id.0,
+                why = "closed by client",
+                "websocket disconnected"
+            );
+        }
     }
 }
 
@@ -178,17 +209,14 @@ where
 
 /// One inbound frame: a request goes to the hub (true is returned), a pong
 /// clears the pong deadline; anything that ends the connection is `Err`.
-async fn on_frame<S>(
-    ws: &mut Ws<S>,
+/// Never waits: it runs inside a batch (`Hub::batch`).
+fn on_frame(
     session: &Session,
     state: &ServerState,
     hub: &Hub,
     frame: Option<Result<Message, WsError>>,
     pong_due: &mut Option<Instant>,
-) -> Result<bool, End>
-where
-    S: AsyncRead + AsyncWrite + Unpin,
-{
+) -> Result<bool, End> {
     match frame {
         None => Err(End::Gone("closed")),
         Some(Err(e)) => Err(close_for(&e)),
@@ -218,15 +246,17 @@ where
         }
         // tungstenite answers pings and close frames itself.
         Some(Ok(Message::Ping(_) | Message::Frame(_))) => Ok(false),
-        Some(Ok(Message::Close(_))) => {
-            // Drain until tungstenite has answered and the stream ends.
-            while let Some(Ok(_)) = ws.next().await {}
-            Err(End::Gone("closed by client"))
-        }
+        Some(Ok(Message::Close(_))) => Err(End::ClosedByClient),
     }
 }
 
-async fn drive<S>(ws: &mut Ws<S>, session: &mut Session, state: &ServerState, hub: &Hub) -> End
+async fn drive<S>(
+    ws: &mut Ws<S>,
+    wire: Option<&Wire>,
+    session: &mut Session,
+    state: &ServerState,
+    hub: &Hub,
+) -> End
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
@@ -247,6 +277,10 @@ where
     tokio::pin!(closing);
     let timer = sleep_until(next_ping);
     tokio::pin!(timer);
+    // The wire's wake-up, registered once and renewed only after it fired
+    // (a plain connection's task wakes for nothing else the hub does).
+    let wire_wake = wire_wake(wire);
+    tokio::pin!(wire_wake);
     loop {
         let hello_at = hello_deadline.filter(|_| !got_request);
         let timer_at = [Some(next_ping), pong_due, hello_at]
@@ -269,7 +303,25 @@ where
                 let _ = timeout(write_deadline, ws.flush()).await;
                 return End::Close(close::GOING_AWAY, "server shutting down".into());
             }
+            () = &mut wire_wake => {
+                wire_wake.set(self::wire_wake(wire));
+                if let Some(wire) = wire {
+                    // What the socket did not take at once; a peer that
+                    // takes nothing for a whole pong timeout is dead.
+                    match timeout(write_deadline, wire.drain()).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => return End::Gone("I/O error"),
+                        Err(_) => return End::Gone("peer takes no data: write timed out"),
+                    }
+                }
+            }
             out = session.recv() => {
+                if let (Some(wire), Outgoing::Close { .. }) = (wire, &out) {
+                    if session.close_signalled() {
+                        // Ahead of the backlog: the close frame goes next.
+                        wire.discard_unsent();
+                    }
+                }
                 let batch = send_batch(ws, out, session, &state.inspector.tap);
                 tokio::pin!(batch);
                 // Nearly always the socket takes the batch at once: only a
@@ -289,13 +341,23 @@ where
                 let mut frame = frame;
                 // Take every request already received (up to MAX_BATCH)
                 // before the loop sends the replies: a client that
-                // pipelines requests gets its replies in one write, and the
-                // events they cause reach subscribers in larger batches.
+                // pipelines requests gets its replies in one write (the
+                // cork), and the events they cause reach each plain
+                // connection in one write at the batch's end (`Hub::batch`),
+                // just before. Nothing in the batch awaits.
                 let mut requests = false;
+                let mut ended = None;
+                if let Some(wire) = wire {
+                    wire.cork();
+                }
+                let batch = hub.batch();
                 for taken in 1.. {
-                    match on_frame(ws, session, state, hub, frame, &mut pong_due).await {
+                    match on_frame(session, state, hub, frame, &mut pong_due) {
                         Ok(request) => requests |= request,
-                        Err(end) => return end,
+                        Err(end) => {
+                            ended = Some(end);
+                            break;
+                        }
                     }
                     if taken >= MAX_BATCH {
                         break;
@@ -305,13 +367,24 @@ where
                         None => break,
                     }
                 }
+                drop(batch);
+                if let Some(wire) = wire {
+                    // The replies, in one write.
+                    wire.uncork();
+                }
+                if let Some(end) = ended {
+                    return end;
+                }
                 if requests {
                     got_request = true;
-                    // Let the connections these requests woke send their
-                    // events before this one sends its replies: the writer
-                    // already knows its write succeeded, the subscribers
-                    // are waiting (one write less before the event).
-                    tokio::task::yield_now().await;
+                    if wire.is_none() {
+                        // Let the connections these requests woke send their
+                        // events before this one sends its replies: the
+                        // writer already knows its write succeeded, the
+                        // subscribers are waiting (one write less before
+                        // the event).
+                        tokio::task::yield_now().await;
+                    }
                 }
             }
             _ = &mut timer => {
@@ -335,5 +408,14 @@ where
                 }
             }
         }
+    }
+}
+
+/// Resolves when the hub queued something on `wire` that this task must
+/// write; never without a wire.
+async fn wire_wake(wire: Option<&Wire>) {
+    match wire {
+        Some(wire) => wire.notified().await,
+        None => std::future::pending().await,
     }
 }

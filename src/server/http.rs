@@ -18,6 +18,7 @@ use http::{HeaderMap, HeaderValue, Method, Request, Response, StatusCode, Versio
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
+use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::WebSocketStream;
@@ -26,6 +27,7 @@ use tracing::Instrument;
 use super::accept::TcpContext;
 use super::assets;
 use super::guard::{self, Admitted, GuardContext};
+use super::wire::{Wire, WireIo};
 use super::{connection, ServerState, PRODUCT, PROTOCOL_VERSION};
 
 /// Response type of every route.
@@ -276,15 +278,27 @@ fn upgrade(req: Request<Incoming>, admitted: Admitted, cx: Arc<TcpContext>) -> H
     cx.tracker.spawn(
         async move {
             match hyper::upgrade::on(req).await {
-                Ok(upgraded) => {
-                    let ws = WebSocketStream::from_raw_socket(
-                        TokioIo::new(upgraded),
-                        Role::Server,
-                        Some(config),
-                    )
-                    .await;
-                    connection::run(ws, admitted, state, slot).await;
-                }
+                // A plain connection shares its socket with the hub (the
+                // direct-write fan-out, server::wire); TLS keeps hyper's stream.
+                Ok(upgraded) => match upgraded.downcast::<TokioIo<TcpStream>>() {
+                    Ok(parts) => {
+                        let tap = state.inspector.tap.clone();
+                        let wire = Arc::new(Wire::new(parts.io.into_inner(), tap));
+                        let io = WireIo::new(wire.clone(), parts.read_buf);
+                        let ws =
+                            WebSocketStream::from_raw_socket(io, Role::Server, Some(config)).await;
+                        connection::run(ws, Some(wire), admitted, state, slot).await;
+                    }
+                    Err(upgraded) => {
+                        let ws = WebSocketStream::from_raw_socket(
+                            TokioIo::new(upgraded),
+                            Role::Server,
+                            Some(config),
+                        )
+                        .await;
+                        connection::run(ws, None, admitted, state, slot).await;
+                    }
+                },
                 Err(e) => tracing::info!(error = %e, "websocket upgrade did not complete"),
             }
         }

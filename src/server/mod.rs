@@ -10,6 +10,7 @@ pub mod http;
 pub mod listen;
 pub mod shutdown;
 pub mod tenants;
+pub mod wire;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
