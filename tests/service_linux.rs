@@ -1021,8 +1021,12 @@ async fn an_agent_cannot_claim_another_user_nor_be_fooled_by_a_fake_service() {
     let out = String::from_utf8_lossy(&out.stdout);
     assert!(out.contains(r#""type":"refused""#), "{out}");
     assert!(!out.contains("welcome"), "{out}");
-    let log = service.log_text();
-    assert!(log.contains(&format!("claimed to be {alice_id}")), "{log}");
+    // The service logs the refusal after sending it: wait for the line.
+    let claimed = format!("claimed to be {alice_id}");
+    until("the service logs the false claim", || {
+        service.log_text().contains(&claimed)
+    })
+    .await;
     let (mut alice, _) = Page::open(&s, users::ALICE, port, "a").await;
     let r = alice.launch_mark(&s.mark("claimed")).await;
     assert_eq!(r["errorCode"], "agent_unavailable", "{r}");
