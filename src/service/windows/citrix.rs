@@ -12,14 +12,11 @@
 
 use std::io;
 
-use windows_sys::Win32::Foundation::{ERROR_FILE_NOT_FOUND, ERROR_MORE_DATA, ERROR_SUCCESS};
-use windows_sys::Win32::System::Registry::{
-    RegCloseKey, RegCreateKeyExW, RegDeleteValueW, RegGetValueW, RegOpenKeyExW, RegSetValueExW,
-    HKEY, HKEY_LOCAL_MACHINE, KEY_QUERY_VALUE, KEY_SET_VALUE, KEY_WOW64_64KEY,
-    REG_OPTION_NON_VOLATILE, REG_SZ, RRF_NOEXPAND, RRF_RT_REG_EXPAND_SZ, RRF_RT_REG_SZ,
-};
+use windows_registry::{Key, LOCAL_MACHINE};
+use windows_result::HRESULT;
+use windows_sys::Win32::Foundation::ERROR_FILE_NOT_FOUND;
+use windows_sys::Win32::System::Registry::KEY_WOW64_64KEY;
 
-use super::wide;
 use crate::service::citrix::{
     add_module, is_empty_list, reg_add_command, remove_module, CITRIX_KEY, TWI_KEY, VALUE_NAME,
 };
@@ -51,156 +48,75 @@ pub enum Change {
     NotThere,
 }
 
-/// An open registry key, closed when dropped.
-struct Key(HKEY);
-
-impl Drop for Key {
-    fn drop(&mut self) {
-        // SAFETY: the handle came from RegOpenKeyExW/RegCreateKeyExW and is
-        // closed once, here.
-        unsafe { RegCloseKey(self.0) };
-    }
+/// Whether a registry error is "no such key or value".
+fn not_found(e: &windows_result::Error) -> bool {
+    e.code() == HRESULT::from_win32(ERROR_FILE_NOT_FOUND)
 }
 
-fn failed(what: String, code: u32) -> CitrixError {
+fn failed(what: String, e: windows_result::Error) -> CitrixError {
     CitrixError {
         what,
-        // Win32 error codes fit an i32.
-        source: io::Error::from_raw_os_error(code as i32),
+        // An HRESULT made from a Win32 code carries it in its low word;
+        // io::Error then names it (e.g. "Access is denied").
+        source: io::Error::from_raw_os_error(e.code().0 & 0xFFFF),
     }
 }
 
-/// Opens `HKLM\<path>` in the 64-bit view; `None` when it does not exist.
-fn open(path: &str, access: u32) -> Result<Option<Key>, CitrixError> {
-    let name = wide(path);
-    let mut key: HKEY = std::ptr::null_mut();
-    // SAFETY: `name` is NUL-terminated and outlives the call; `key` is ours.
-    let code = unsafe {
-        RegOpenKeyExW(
-            HKEY_LOCAL_MACHINE,
-            name.as_ptr(),
-            0,
-            access | KEY_WOW64_64KEY,
-            &mut key,
-        )
-    };
-    match code {
-        ERROR_SUCCESS => Ok(Some(Key(key))),
-        ERROR_FILE_NOT_FOUND => Ok(None),
-        code => Err(failed(format!("open HKLM\\{path}"), code)),
+/// Opens `HKLM\<path>` in the 64-bit view, where the VDA reads it; `None`
+/// when it does not exist.
+fn open(path: &str, write: bool) -> Result<Option<Key>, CitrixError> {
+    let mut options = LOCAL_MACHINE.options();
+    options.read().access(KEY_WOW64_64KEY);
+    if write {
+        options.write();
+    }
+    match options.open(path) {
+        Ok(key) => Ok(Some(key)),
+        Err(e) if not_found(&e) => Ok(None),
+        Err(e) => Err(failed(format!("open HKLM\\{path}"), e)),
     }
 }
 
-/// Opens `HKLM\<path>` for reading and writing, creating it when missing.
+/// Opens `HKLM\<path>` (64-bit view) for reading and writing, creating it
+/// when missing (it inherits its parent's security).
 fn create(path: &str) -> Result<Key, CitrixError> {
-    let name = wide(path);
-    let mut key: HKEY = std::ptr::null_mut();
-    // SAFETY: `name` is NUL-terminated and outlives the call; no class, no
-    // security attributes (the key inherits its parent's), `key` is ours.
-    let code = unsafe {
-        RegCreateKeyExW(
-            HKEY_LOCAL_MACHINE,
-            name.as_ptr(),
-            0,
-            std::ptr::null(),
-            REG_OPTION_NON_VOLATILE,
-            KEY_QUERY_VALUE | KEY_SET_VALUE | KEY_WOW64_64KEY,
-            std::ptr::null(),
-            &mut key,
-            std::ptr::null_mut(),
-        )
-    };
-    if code != ERROR_SUCCESS {
-        return Err(failed(format!("create HKLM\\{path}"), code));
-    }
-    Ok(Key(key))
+    LOCAL_MACHINE
+        .options()
+        .read()
+        .write()
+        .create()
+        .access(KEY_WOW64_64KEY)
+        .open(path)
+        .map_err(|e| failed(format!("create HKLM\\{path}"), e))
 }
 
 /// The value's text (REG_SZ, or REG_EXPAND_SZ unexpanded); `None` when it
 /// does not exist. A value of another type is an error: it is left alone.
 fn read_value(key: &Key) -> Result<Option<String>, CitrixError> {
-    let value = wide(VALUE_NAME);
-    let flags = RRF_RT_REG_SZ | RRF_RT_REG_EXPAND_SZ | RRF_NOEXPAND;
-    let what = || format!("read HKLM\\{TWI_KEY}\\{VALUE_NAME}");
-    let mut bytes: u32 = 0;
-    // The value may grow between the size query and the read: try again.
-    for _ in 0..4 {
-        // SAFETY: a size query (no buffer) on an open key.
-        let code = unsafe {
-            RegGetValueW(
-                key.0,
-                std::ptr::null(),
-                value.as_ptr(),
-                flags,
-                std::ptr::null_mut(),
-                std::ptr::null_mut(),
-                &mut bytes,
-            )
-        };
-        match code {
-            ERROR_SUCCESS => {}
-            ERROR_FILE_NOT_FOUND => return Ok(None),
-            code => return Err(failed(what(), code)),
-        }
-        let mut buf = vec![0u16; (bytes as usize).div_ceil(2) + 1];
-        let mut size = u32::try_from(buf.len() * 2).unwrap_or(u32::MAX);
-        // SAFETY: `buf` holds `size` bytes and outlives the call.
-        let code = unsafe {
-            RegGetValueW(
-                key.0,
-                std::ptr::null(),
-                value.as_ptr(),
-                flags,
-                std::ptr::null_mut(),
-                buf.as_mut_ptr().cast(),
-                &mut size,
-            )
-        };
-        match code {
-            ERROR_SUCCESS => {
-                // `size` counts the bytes written, the terminating NUL too.
-                let len = buf.iter().position(|&c| c == 0).unwrap_or(buf.len());
-                return Ok(Some(String::from_utf16_lossy(&buf[..len])));
-            }
-            ERROR_MORE_DATA => bytes = size,
-            ERROR_FILE_NOT_FOUND => return Ok(None),
-            code => return Err(failed(what(), code)),
-        }
+    match key.get_string(VALUE_NAME) {
+        Ok(text) => Ok(Some(text)),
+        Err(e) if not_found(&e) => Ok(None),
+        Err(e) => Err(failed(format!("read HKLM\\{TWI_KEY}\\{VALUE_NAME}"), e)),
     }
-    Err(failed(what(), ERROR_MORE_DATA))
 }
 
 /// Writes the value as REG_SZ.
 fn write_value(key: &Key, text: &str) -> Result<(), CitrixError> {
-    let name = wide(VALUE_NAME);
-    let data = wide(text);
-    let bytes = u32::try_from(data.len() * 2).unwrap_or(u32::MAX);
-    // SAFETY: `data` is a NUL-terminated UTF-16 string of `bytes` bytes
-    // (the NUL included, as REG_SZ wants), alive during the call.
-    let code =
-        unsafe { RegSetValueExW(key.0, name.as_ptr(), 0, REG_SZ, data.as_ptr().cast(), bytes) };
-    if code != ERROR_SUCCESS {
-        return Err(failed(format!("write HKLM\\{TWI_KEY}\\{VALUE_NAME}"), code));
-    }
-    Ok(())
+    key.set_string(VALUE_NAME, text)
+        .map_err(|e| failed(format!("write HKLM\\{TWI_KEY}\\{VALUE_NAME}"), e))
 }
 
 fn delete_value(key: &Key) -> Result<(), CitrixError> {
-    let name = wide(VALUE_NAME);
-    // SAFETY: `name` is NUL-terminated and outlives the call.
-    let code = unsafe { RegDeleteValueW(key.0, name.as_ptr()) };
-    match code {
-        ERROR_SUCCESS | ERROR_FILE_NOT_FOUND => Ok(()),
-        code => Err(failed(
-            format!("delete HKLM\\{TWI_KEY}\\{VALUE_NAME}"),
-            code,
-        )),
+    match key.remove_value(VALUE_NAME) {
+        Ok(()) => Ok(()),
+        Err(e) if not_found(&e) => Ok(()),
+        Err(e) => Err(failed(format!("delete HKLM\\{TWI_KEY}\\{VALUE_NAME}"), e)),
     }
 }
 
 /// The value as it is now: `None` when it (or its key) does not exist.
 pub fn read() -> Result<Option<String>, CitrixError> {
-    match open(TWI_KEY, KEY_QUERY_VALUE)? {
+    match open(TWI_KEY, false)? {
         Some(key) => read_value(&key),
         None => Ok(None),
     }
@@ -209,7 +125,7 @@ pub fn read() -> Result<Option<String>, CitrixError> {
 /// Appends `exe` (a file name such as `wsconnector.exe`) to the value on a
 /// Citrix host, creating the TWI key or the value when missing.
 pub fn add(exe: &str) -> Result<Change, CitrixError> {
-    if open(CITRIX_KEY, KEY_QUERY_VALUE)?.is_none() {
+    if open(CITRIX_KEY, false)?.is_none() {
         return Ok(Change::NotCitrix);
     }
     let key = create(TWI_KEY)?;
@@ -234,7 +150,7 @@ pub fn add(exe: &str) -> Result<Change, CitrixError> {
 /// value when nothing else is left in it (it is then as before `add`
 /// created it). Deletes nothing else.
 pub fn remove(exe: &str) -> Result<Change, CitrixError> {
-    let Some(key) = open(TWI_KEY, KEY_QUERY_VALUE | KEY_SET_VALUE)? else {
+    let Some(key) = open(TWI_KEY, true)? else {
         return Ok(Change::NotThere);
     };
     let Some(now) = read_value(&key)? else {
