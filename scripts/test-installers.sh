@@ -173,6 +173,8 @@ in_order() {
 check "msiinfo: ServiceUninstall inside the script, before RemoveFiles" in_order InstallInitialize ServiceUninstall RemoveFiles
 check "msiinfo: ServiceInstall after InstallFiles, inside the script" in_order InstallFiles ServiceInstall InstallFinalize
 check "msiinfo: File table holds service.xml" has_row File $'^ServiceXml\tServiceConfig\tservice.xml\t'
+check "msiinfo: the log folder under CommonAppDataFolder is created" \
+  bash -c "msiinfo export '$work/wsconnector.msi' CreateFolder | tr -d '\r' | grep -qP '^LogDir\tLogFolder\$' && msiinfo export '$work/wsconnector.msi' Directory | tr -d '\r' | grep -qP '^DataDir\tCommonAppDataFolder\twsconnector\$'"
 rm -rf "$work/extract" && mkdir "$work/extract"
 msiextract -C "$work/extract" "$work/wsconnector.msi" >/dev/null
 check "msiextract: service.xml says Mode = service" grep -q '<Mode>service</Mode>' "$work/extract/wsconnector/service.xml"
@@ -251,9 +253,14 @@ msi_under_wine() {
   check "removed: the service is gone" bash -c "! '$w' reg query '$svc' >/dev/null 2>&1"
   check "removed: LogoffCheckSysModules back to ssonsvr.exe,Other.EXE" test "$(modules)" = "ssonsvr.exe,Other.EXE"
   check "removed: the program folder is gone" test ! -e "$dir/wsconnector.exe"
+  # The service's log folder, left by the service above: gone, so the
+  # next install must make it.
+  rm -rf "$WINEPREFIX/drive_c/ProgramData/wsconnector"
   check "msiexec /i without SERVICEMODE under Wine" msi /i "$(winepath -w "$work/win.msi")"
   check "without SERVICEMODE: files, no service" \
     bash -c "[ -f '$dir/wsconnector.exe' ] && [ -f '$dir/service.xml' ] && ! '$w' reg query '$svc' >/dev/null 2>&1"
+  check "the MSI made the service's log folder (ProgramData/wsconnector/logs)" \
+    test -d "$WINEPREFIX/drive_c/ProgramData/wsconnector/logs"
   check "without SERVICEMODE: LogoffCheckSysModules untouched" test "$(modules)" = "ssonsvr.exe,Other.EXE"
   check "msiexec /x of the desktop install under Wine" msi /x "$(winepath -w "$work/win.msi")"
   # service install refuses service.xml (Socket-port is not a port): the
