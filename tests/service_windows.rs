@@ -672,19 +672,8 @@ async fn the_service_installs_launches_its_agent_relays_actions_and_uninstalls()
     // made a Citrix host whose LogoffCheckSysModules lists two others.
     citrix_keys_stay_absent_on_other_hosts();
     set_logoff_modules("ssonsvr.exe, Other.EXE");
-    let out = Command::new(BIN)
-        .arg("--config")
-        .arg(&cfg)
-        .args(["service", "install"])
-        .output()
-        .unwrap();
     let _uninstall = Uninstall;
-    let report = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{report}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let report = service_ok(Some(&cfg), "install");
     eprintln!("service install:\n{report}");
     assert!(
         report.contains("registered the service wsconnector"),
@@ -909,18 +898,7 @@ async fn the_service_installs_launches_its_agent_relays_actions_and_uninstalls()
     );
 
     // 4c. Install again: the service is updated, the Citrix value unchanged.
-    let out = Command::new(BIN)
-        .arg("--config")
-        .arg(&cfg)
-        .args(["service", "install"])
-        .output()
-        .unwrap();
-    let report = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{report}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let report = service_ok(Some(&cfg), "install");
     assert!(
         report.contains("updated the existing service wsconnector"),
         "{report}"
@@ -934,16 +912,7 @@ async fn the_service_installs_launches_its_agent_relays_actions_and_uninstalls()
     assert_eq!(logoff_modules().as_deref(), Some(WITH_US));
 
     // 5. Uninstall: stopped (the agent ended with it) and removed.
-    let out = Command::new(BIN)
-        .args(["service", "uninstall"])
-        .output()
-        .unwrap();
-    let report = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "{report}{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let report = service_ok(None, "uninstall");
     assert!(
         report.contains("stopped the service wsconnector")
             && report.contains("removed the service wsconnector"),
@@ -976,12 +945,7 @@ async fn the_service_installs_launches_its_agent_relays_actions_and_uninstalls()
     // case, spaces around it); a value left with nothing else is deleted,
     // the key stays.
     set_logoff_modules(" WSConnector.EXE ,");
-    let out = Command::new(BIN)
-        .args(["service", "uninstall"])
-        .output()
-        .unwrap();
-    let report = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(out.status.success(), "{report}");
+    let report = service_ok(None, "uninstall");
     assert!(
         report.contains("the service wsconnector is not installed")
             && report.contains("nothing else was in it, value deleted"),
@@ -999,6 +963,23 @@ async fn the_service_installs_launches_its_agent_relays_actions_and_uninstalls()
         "{report}"
     );
     reg(&["delete", CITRIX_KEY, "/f"]);
+}
+
+/// `wsconnector [--config CONFIG] service ACTION`, which must succeed; its
+/// standard output (the report).
+fn service_ok(config: Option<&Path>, action: &str) -> String {
+    let mut command = Command::new(BIN);
+    if let Some(config) = config {
+        command.arg("--config").arg(config);
+    }
+    let out = command.args(["service", action]).output().unwrap();
+    let report = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "service {action}: {report}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    report
 }
 
 /// Whether this Windows keeps a DACL set with SetNamedSecurityInfoW (Wine 8
